@@ -1,0 +1,2 @@
+"""ktan-det: KTAN distillation for MMDetection 3.x."""
+from .version import __version__

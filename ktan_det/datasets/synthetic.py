@@ -1,0 +1,262 @@
+"""The synthetic detection data set ktan-det trains and benchmarks on.
+
+Eight classes that differ by shape and by texture (never by colour: every object gets random
+colours), at COCO small/medium/large sizes, with varied aspect ratios, rotation, partial occlusion,
+distractor clutter, textured backgrounds and sensor noise. Two pairs of classes differ only by
+texture (``disk``/``checkered_disk``, ``square``/``striped_square``), which small objects make hard:
+that is where a big teacher pulls ahead of a small student.
+
+Each image is drawn from its own random generator seeded by ``(seed, split, index)``, so a split
+is the same for a seed whatever its size or the order images are drawn in. Boxes are computed from
+the visible pixels of each object after occlusion (exact, no anti-aliasing); objects less than
+``MIN_VISIBLE_FRACTION`` visible are drawn but not annotated.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+from typing import Dict, List, Tuple
+
+import cv2
+import numpy as np
+
+CLASSES = ('disk', 'ring', 'square', 'triangle', 'star', 'cross',
+           'striped_square', 'checkered_disk')
+SPLITS = ('train', 'val')
+MIN_VISIBLE_FRACTION = 1 / 3
+MIN_BOX_SIDE = 4
+# Share of objects drawn at each COCO size: small < 32^2 <= medium < 96^2 <= large (box area).
+SIZE_CLASS_PROBS = {'small': 0.4, 'medium': 0.45, 'large': 0.15}
+PARAMS_FILE = 'synthetic.json'
+
+
+def _low_frequency_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """Smooth noise in [0, 1] of shape (size, size, 3), from a coarse grid upsampled bicubically."""
+    coarse = rng.random((cells, cells, 3)).astype(np.float32)
+    return np.clip(cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC), 0, 1)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    base = rng.uniform(40, 200, 3).astype(np.float32)
+    texture = _low_frequency_noise(rng, size, int(rng.integers(3, 12))) - 0.5
+    image = base + texture * rng.uniform(40, 120)
+    ramp = np.linspace(-1, 1, size, dtype=np.float32)
+    gx, gy = rng.uniform(-25, 25, 2)
+    image += (ramp[None, :, None] * gx + ramp[:, None, None] * gy)
+    return image
+
+
+def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return points @ np.array([[c, s], [-s, c]], dtype=np.float64)
+
+
+def _outline(cls: str, rng: np.random.Generator) -> List[np.ndarray]:
+    """Polygons of a class's shape in the unit square [-1, 1]^2; the first is filled, the rest cut."""
+    if cls in ('disk', 'checkered_disk', 'ring'):
+        t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+        circle = np.stack([np.cos(t), np.sin(t)], 1)
+        return [circle, circle * rng.uniform(0.45, 0.65)] if cls == 'ring' else [circle]
+    if cls in ('square', 'striped_square'):
+        return [np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64)]
+    if cls == 'triangle':
+        return [np.array([[0, -1], [1, 1], [-1, 1]], dtype=np.float64)]
+    if cls == 'star':
+        t = np.linspace(-np.pi / 2, 1.5 * np.pi, 10, endpoint=False)
+        radius = np.where(np.arange(10) % 2 == 0, 1.0, rng.uniform(0.38, 0.5))
+        return [np.stack([np.cos(t), np.sin(t)], 1) * radius[:, None]]
+    if cls == 'cross':
+        a = rng.uniform(0.28, 0.4)
+        return [np.array([[-a, -1], [a, -1], [a, -a], [1, -a], [1, a], [a, a], [a, 1], [-a, 1],
+                          [-a, a], [-1, a], [-1, -a], [-a, -a]], dtype=np.float64)]
+    raise KeyError(cls)
+
+
+def _object_mask(cls: str, rng: np.random.Generator, canvas: int, pad: int,
+                 center: Tuple[float, float], half_w: float, half_h: float) -> np.ndarray:
+    angle = rng.uniform(-0.35, 0.35) if cls not in ('star', 'triangle') else rng.uniform(-0.6, 0.6)
+    mask = np.zeros((canvas, canvas), np.uint8)
+    polygons = _outline(cls, rng)
+    for i, poly in enumerate(polygons):
+        pts = _rotate(poly * [half_w, half_h], angle) + np.array(center) + pad
+        cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 1 if i == 0 else 0)
+    return mask.astype(bool)
+
+
+def _object_texture(cls: str, rng: np.random.Generator, canvas: int, side: float) -> np.ndarray:
+    """Colour field (canvas, canvas, 3) of an object: shaded solid, stripes or checkers."""
+    color_a = rng.uniform(0, 255, 3).astype(np.float32)
+    shade = _low_frequency_noise(rng, canvas, 3)[..., :1] - 0.5
+    solid = color_a + shade * 50
+    if cls not in ('striped_square', 'checkered_disk'):
+        return solid
+    # The second colour must differ clearly from the first, or the texture vanishes.
+    color_b = (color_a + rng.uniform(90, 165, 3)) % 256
+    period = max(4.0, side / rng.uniform(3, 5))
+    yy, xx = np.mgrid[0:canvas, 0:canvas].astype(np.float32)
+    theta = rng.uniform(0, np.pi)
+    u = xx * np.cos(theta) + yy * np.sin(theta)
+    if cls == 'striped_square':
+        pattern = (np.floor(u / (period / 2)) % 2).astype(bool)
+    else:
+        v = -xx * np.sin(theta) + yy * np.cos(theta)
+        pattern = ((np.floor(u / period) + np.floor(v / period)) % 2).astype(bool)
+    return np.where(pattern[..., None], color_b + shade * 50, solid)
+
+
+def _object_size(rng: np.random.Generator, image_size: int) -> Tuple[float, float]:
+    """Half width and height for an object of a randomly chosen COCO size class."""
+    size_class = rng.choice(list(SIZE_CLASS_PROBS), p=list(SIZE_CLASS_PROBS.values()))
+    low, high = {'small': (10, 28), 'medium': (36, 88),
+                 'large': (100, max(101, int(image_size * 0.9)))}[size_class]
+    side = rng.uniform(low, high)
+    aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
+    return side * np.sqrt(aspect) / 2, side / np.sqrt(aspect) / 2
+
+
+def _draw_clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> None:
+    """Distractors that belong to no class: jagged blobs, line segments, arcs."""
+    size = image.shape[0]
+    for _ in range(count):
+        color = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        kind = rng.integers(3)
+        if kind == 0:
+            n = int(rng.integers(6, 11))
+            t = np.sort(rng.uniform(0, 2 * np.pi, n))
+            r = rng.uniform(3, 14) * rng.uniform(0.4, 1.0, n)
+            c = rng.uniform(0, size, 2)
+            pts = np.stack([np.cos(t) * r, np.sin(t) * r], 1) + c
+            cv2.fillPoly(image, [np.round(pts).astype(np.int32)], color)
+        elif kind == 1:
+            p, q = rng.integers(0, size, (2, 2))
+            cv2.line(image, tuple(int(v) for v in p), tuple(int(v) for v in q), color,
+                     int(rng.integers(1, 3)))
+        else:
+            c = tuple(int(v) for v in rng.integers(0, size, 2))
+            axes = tuple(int(v) for v in rng.integers(5, 25, 2))
+            start = float(rng.uniform(0, 360))
+            cv2.ellipse(image, c, axes, 0, start, start + float(rng.uniform(60, 200)), color, 1)
+
+
+def render_image(seed: int, split: str, index: int,
+                 image_size: int = 160) -> Tuple[np.ndarray, List[Dict]]:
+    """Draw one image and its annotations.
+
+    Args:
+        seed: Data set seed.
+        split: ``'train'`` or ``'val'``; the splits draw from independent streams.
+        index: Image index within the split.
+        image_size: Side of the square image in pixels.
+
+    Returns:
+        The BGR uint8 image and a list of ``dict(category_id, bbox=[x, y, w, h], area)``
+        with 0-based ``category_id`` into :data:`CLASSES`.
+    """
+    rng = np.random.default_rng([seed, SPLITS.index(split), index])
+    pad = image_size // 2
+    canvas = image_size + 2 * pad
+    image = _background(rng, image_size)
+    _draw_clutter(rng, image, int(rng.integers(3, 12)))
+
+    objects = []
+    for _ in range(int(rng.integers(1, 7))):
+        cls = CLASSES[rng.integers(len(CLASSES))]
+        half_w, half_h = np.minimum(_object_size(rng, image_size), pad)
+        center = rng.uniform(0, image_size, 2)
+        mask = _object_mask(cls, rng, canvas, pad, center, half_w, half_h)
+        texture = _object_texture(cls, rng, canvas, 2 * min(half_w, half_h))
+        objects.append((cls, mask, texture))
+
+    # Later objects occlude earlier ones; thin lines drawn on top occlude too.
+    occluded = np.zeros((canvas, canvas), bool)
+    front_lines = np.zeros((canvas, canvas), np.uint8)
+    for _ in range(int(rng.integers(0, 3))):
+        p, q = rng.integers(pad, pad + image_size, (2, 2))
+        cv2.line(front_lines, tuple(int(v) for v in p), tuple(int(v) for v in q), 1, 1)
+    occluded |= front_lines.astype(bool)
+    inside = np.zeros((canvas, canvas), bool)
+    inside[pad:pad + image_size, pad:pad + image_size] = True
+    crop = (slice(pad, pad + image_size), slice(pad, pad + image_size))
+
+    annotations = []
+    for cls, mask, texture in reversed(objects):
+        visible = mask & inside & ~occluded
+        full_area = mask.sum()
+        occluded |= mask
+        if full_area == 0 or visible.sum() < MIN_VISIBLE_FRACTION * full_area:
+            continue
+        ys, xs = np.nonzero(visible[crop])
+        x1, y1, x2, y2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
+        if min(x2 - x1, y2 - y1) < MIN_BOX_SIDE:
+            continue
+        w, h = int(x2 - x1), int(y2 - y1)
+        annotations.append(dict(category_id=CLASSES.index(cls),
+                                bbox=[int(x1), int(y1), w, h], area=w * h))
+    for cls, mask, texture in objects:
+        image[mask[crop]] = texture[crop][mask[crop]]
+
+    line_color = rng.uniform(0, 255, 3).astype(np.float32)
+    image[front_lines[crop].astype(bool)] = line_color
+    image += rng.normal(0, rng.uniform(3, 12), image.shape).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8), annotations[::-1]
+
+
+def _coco_split(seed: int, split: str, num_images: int, image_size: int, out_dir: str) -> Dict:
+    os.makedirs(osp.join(out_dir, split), exist_ok=True)
+    images, annotations = [], []
+    for index in range(num_images):
+        image, anns = render_image(seed, split, index, image_size)
+        file_name = f'{split}/{index:06d}.png'
+        cv2.imwrite(osp.join(out_dir, file_name), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        images.append(dict(id=index + 1, file_name=file_name, width=image_size,
+                           height=image_size))
+        for ann in anns:
+            annotations.append(dict(id=len(annotations) + 1, image_id=index + 1,
+                                    category_id=ann['category_id'] + 1, bbox=ann['bbox'],
+                                    area=ann['area'], iscrowd=0))
+    categories = [dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)]
+    return dict(images=images, annotations=annotations, categories=categories)
+
+
+def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200, seed: int = 0,
+                     image_size: int = 160) -> str:
+    """Write the data set in COCO format under ``out_dir``.
+
+    Layout: ``annotations/{train,val}.json``, ``train/*.png``, ``val/*.png`` and ``synthetic.json``
+    holding the parameters. The files are written to a temporary sibling directory and moved into
+    place at the end, so an interrupted run never leaves a half-written data set behind.
+
+    Args:
+        out_dir: Target directory; must not exist or be empty.
+        num_train: Number of training images.
+        num_val: Number of validation images.
+        seed: Seed; the same seed gives byte-identical images and annotations.
+        image_size: Side of the square images in pixels.
+
+    Returns:
+        ``out_dir``.
+    """
+    params = dict(num_train=num_train, num_val=num_val, seed=seed, image_size=image_size)
+    for key in ('num_train', 'num_val', 'image_size'):
+        if params[key] < (64 if key == 'image_size' else 1):
+            raise ValueError(f'synthetic data set: {key}={params[key]} is too small')
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        raise FileExistsError(f'synthetic data set: {out_dir} exists and is not empty; '
+                              'choose another --out or remove it')
+    out_dir = osp.abspath(out_dir)
+    tmp_dir = f'{out_dir}.partial-{os.getpid()}'
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    try:
+        os.makedirs(osp.join(tmp_dir, 'annotations'))
+        for split in SPLITS:
+            coco = _coco_split(seed, split, params[f'num_{split}'], image_size, tmp_dir)
+            with open(osp.join(tmp_dir, 'annotations', f'{split}.json'), 'w') as f:
+                json.dump(coco, f)
+        with open(osp.join(tmp_dir, PARAMS_FILE), 'w') as f:
+            json.dump(params, f, indent=2)
+        if osp.isdir(out_dir):
+            os.rmdir(out_dir)
+        os.replace(tmp_dir, out_dir)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out_dir

@@ -1,0 +1,119 @@
+"""Feature imitation: pull the student's neck maps toward T2S(teacher) maps."""
+from typing import List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmdet.registry import MODELS
+from torch import Tensor
+
+NORMALIZE_MODES = (None, 'channel', 'level')
+
+
+def _standardize(feat: Tensor, dims: Sequence[int]) -> Tensor:
+    mean = feat.mean(dim=dims, keepdim=True)
+    std = feat.std(dim=dims, keepdim=True)
+    return (feat - mean) / (std + 1e-6)
+
+
+def foreground_masks(gt_bboxes: Sequence[Tensor], feat_shapes: Sequence[torch.Size],
+                     input_shape: Sequence[int]) -> List[Tensor]:
+    """Masks of the feature cells that a ground-truth box overlaps, one (N, H, W) per level.
+
+    Args:
+        gt_bboxes: Per image, (K, 4) boxes in input pixels, ``x1, y1, x2, y2``.
+        feat_shapes: Shapes (N, C, H, W) of the feature maps, one per level.
+        input_shape: (H, W) of the padded input batch the maps were computed from.
+    """
+    device = gt_bboxes[0].device
+    masks = []
+    for n, _, h, w in feat_shapes:
+        stride_y, stride_x = input_shape[0] / h, input_shape[1] / w
+        rows = torch.arange(h, device=device)
+        cols = torch.arange(w, device=device)
+        mask = torch.zeros((n, h, w), dtype=torch.bool, device=device)
+        for i, boxes in enumerate(gt_bboxes):
+            if len(boxes) == 0:
+                continue
+            c1 = (boxes[:, 0] / stride_x).floor()
+            r1 = (boxes[:, 1] / stride_y).floor()
+            c2 = torch.maximum((boxes[:, 2] / stride_x).ceil(), c1 + 1)
+            r2 = torch.maximum((boxes[:, 3] / stride_y).ceil(), r1 + 1)
+            in_cols = (cols >= c1[:, None]) & (cols < c2[:, None])
+            in_rows = (rows >= r1[:, None]) & (rows < r2[:, None])
+            mask[i] = (in_rows[:, :, None] & in_cols[:, None, :]).any(dim=0)
+        masks.append(mask)
+    return masks
+
+
+@MODELS.register_module()
+class FeatureImitationLoss(nn.Module):
+    """Per-level mean squared error between student maps and their targets (T2S of the teacher).
+
+    ktan-det's detection adaptation of KTAN's intermediate-representation target: the paper sets
+    the teacher's high-level maps as the student's target; the options below are ours.
+
+    Args:
+        loss_weight: Weight of the loss.
+        normalize: ``None`` compares raw maps; ``'channel'`` standardises each channel of each
+            map over its spatial positions, ``'level'`` each map over all its channels and positions
+            (both on student and target), so that scale differences between levels and between
+            the two networks do not dominate.
+        fg_weight: Weight of feature cells inside ground-truth boxes relative to background cells
+            (1.0: plain mean; background dominates FPN maps, so values > 1 stress the objects).
+        level_weights: Optional weight per level; default equal.
+    """
+
+    def __init__(self, loss_weight: float = 1.0, normalize: Optional[str] = None,
+                 fg_weight: float = 1.0, level_weights: Optional[Sequence[float]] = None) -> None:
+        super().__init__()
+        if normalize not in NORMALIZE_MODES:
+            raise ValueError(f'FeatureImitationLoss: normalize={normalize!r}, expected one of '
+                             f'{NORMALIZE_MODES}')
+        if fg_weight <= 0:
+            raise ValueError(f'FeatureImitationLoss: fg_weight={fg_weight} must be positive')
+        self.loss_weight = loss_weight
+        self.normalize = normalize
+        self.fg_weight = fg_weight
+        self.level_weights = level_weights
+
+    def level_distances(self, student_feats: Sequence[Tensor], target_feats: Sequence[Tensor],
+                        fg_masks: Optional[Sequence[Tensor]] = None) -> List[Tensor]:
+        """Unweighted distance per level (what :meth:`forward` averages)."""
+        if len(student_feats) != len(target_feats):
+            raise ValueError(f'FeatureImitationLoss: {len(student_feats)} student levels but '
+                             f'{len(target_feats)} targets')
+        distances = []
+        for i, (student, target) in enumerate(zip(student_feats, target_feats)):
+            if student.shape != target.shape:
+                raise ValueError(f'FeatureImitationLoss: level {i} student map '
+                                 f'{tuple(student.shape)} vs target {tuple(target.shape)}')
+            if self.normalize == 'channel':
+                student, target = _standardize(student, (2, 3)), _standardize(target, (2, 3))
+            elif self.normalize == 'level':
+                student, target = (_standardize(student, (1, 2, 3)),
+                                   _standardize(target, (1, 2, 3)))
+            if fg_masks is None or self.fg_weight == 1.0:
+                distances.append(F.mse_loss(student, target))
+                continue
+            squared = (student - target).pow(2).mean(dim=1)
+            weight = 1.0 + (self.fg_weight - 1.0) * fg_masks[i].to(squared.dtype)
+            distances.append((squared * weight).sum() / weight.sum())
+        return distances
+
+    def forward(self, student_feats: Sequence[Tensor], target_feats: Sequence[Tensor],
+                fg_masks: Optional[Sequence[Tensor]] = None) -> Tensor:
+        """Weighted mean of the level distances.
+
+        Args:
+            student_feats: Student maps, one (N, C, H, W) per level.
+            target_feats: Targets of the same shapes (T2S outputs, detached by the caller).
+            fg_masks: Foreground masks (N, H, W) per level, needed when ``fg_weight != 1``.
+        """
+        distances = self.level_distances(student_feats, target_feats, fg_masks)
+        weights = self.level_weights or [1.0] * len(distances)
+        if len(weights) != len(distances):
+            raise ValueError(f'FeatureImitationLoss: {len(weights)} level_weights for '
+                             f'{len(distances)} levels')
+        total = sum(w * d for w, d in zip(weights, distances)) / sum(weights)
+        return self.loss_weight * total
