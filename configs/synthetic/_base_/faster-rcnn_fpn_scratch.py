@@ -1,0 +1,16 @@
+# Faster R-CNN + FPN adapted to train from scratch on the small synthetic images: group norm
+# everywhere (no pretrained weights, small batches), anchors sized for 10-150 px objects, and
+# fewer proposals and RoI samples than on COCO.
+_base_ = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
+
+norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
+model = dict(
+    backbone=dict(frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, init_cfg=None),
+    neck=dict(norm_cfg=norm_cfg),
+    rpn_head=dict(anchor_generator=dict(scales=[4])),
+    roi_head=dict(bbox_head=dict(fc_out_channels=512, num_classes=8)),
+    train_cfg=dict(
+        rpn_proposal=dict(nms_pre=1000, max_per_img=300),
+        rcnn=dict(sampler=dict(num=128))),
+    test_cfg=dict(
+        rpn=dict(nms_pre=500, max_per_img=300)))

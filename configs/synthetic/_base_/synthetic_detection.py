@@ -1,0 +1,84 @@
+# The synthetic detection benchmark (ktan_det.datasets.synthetic): data, evaluation, schedule.
+# Generated under `data_root` on first use. To train on another copy, pass `--data-root DIR` to
+# tools/train.py and tools/test.py, or with MMDetection's own tools set together:
+#   train_dataloader.dataset.data_root=DIR/ val_dataloader.dataset.data_root=DIR/
+#   test_dataloader.dataset.data_root=DIR/ val_evaluator.ann_file=DIR/annotations/val.json
+#   test_evaluator.ann_file=DIR/annotations/val.json
+_base_ = 'mmdet::_base_/default_runtime.py'
+
+custom_imports = dict(imports=['ktan_det'], allow_failed_imports=False)
+
+dataset_type = 'SyntheticCocoDataset'
+data_root = 'data/synthetic/'
+synthetic = dict(num_train=1000, num_val=200, seed=0, image_size=160)
+image_size = (160, 160)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=image_size, keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='PackDetInputs',
+         meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
+]
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=1,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    batch_sampler=dict(type='AspectRatioBatchSampler'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        generate=synthetic,
+        ann_file='annotations/train.json',
+        data_prefix=dict(img=''),
+        filter_cfg=dict(filter_empty_gt=True, min_size=4),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=8,
+    num_workers=1,
+    persistent_workers=True,
+    drop_last=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        generate=synthetic,
+        ann_file='annotations/val.json',
+        data_prefix=dict(img=''),
+        test_mode=True,
+        pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+val_evaluator = dict(
+    type='CocoMetric', ann_file=data_root + 'annotations/val.json', metric='bbox',
+    format_only=False)
+test_evaluator = val_evaluator
+
+# Iteration-based so that `--cfg-options train_cfg.max_iters=N` shortens a run; the warm-up and
+# the LR steps are fractions of the default length.
+max_iters = 3000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=1000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=200, end=max_iters, eta_min_ratio=0.01)
+]
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    clip_grad=dict(max_norm=10, norm_type=2))
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=20),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=2,
+                    save_best='coco/bbox_mAP', rule='greater'))
+log_processor = dict(by_epoch=False)

@@ -1,0 +1,35 @@
+# KTAN: distil the synthetic-benchmark teacher (Faster R-CNN R-50, 256-channel FPN) into the
+# student (R-18, 128-channel FPN). The student, data and schedule are the plain student's config;
+# this file states only what KTAN adds. The teacher checkpoint is the one the demo trains; point
+# elsewhere with --cfg-options model.teacher_ckpt=PATH.
+_base_ = './faster-rcnn_r18_fpn_student_synthetic.py'
+
+model = dict(
+    _delete_=True,
+    type='KTANDistiller',
+    student=_base_.model,
+    teacher='{{fileDirname}}/faster-rcnn_r50_fpn_teacher_synthetic.py',
+    teacher_ckpt='work_dirs/synthetic_teacher/teacher.pth',
+    tap_levels=None,  # every FPN level
+    t2s=dict(kernel_size=1, norm_cfg=None),
+    discriminator=dict(type='PatchDiscriminator', base_channels=64, num_convs=2, shared=True),
+    loss_imitation=dict(type='FeatureImitationLoss', loss_weight=1.0, normalize=None,
+                        fg_weight=1.0),
+    loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
+    loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
+    train_cfg=dict(tgn_iters=200, adv_start_iter=100, disc_steps=1))
+
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='KTANOptimWrapperConstructor',
+    type='OptimWrapper',
+    student=dict(optimizer=_base_.optim_wrapper.optimizer, clip_grad=_base_.optim_wrapper.clip_grad),
+    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+param_scheduler = dict(
+    _delete_=True,
+    student=_base_.param_scheduler,
+    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
+# The distiller trains its parts with separate optimizers: each trainable part gets its own
+# DistributedDataParallel wrapper, and the runner calls the distiller's train_step.
+model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)

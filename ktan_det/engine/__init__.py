@@ -1,0 +1,3 @@
+from .optim_constructor import KTANOptimWrapperConstructor
+
+__all__ = ['KTANOptimWrapperConstructor']

@@ -1,0 +1,83 @@
+"""Optimizer wrappers for the KTAN distiller: one for the student, one for the discriminator."""
+from typing import Optional
+
+import torch.nn as nn
+from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmengine.model import is_model_wrapper
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
+
+WRAPPER_KEYS = ('student', 'discriminator')
+# Top-level keys that apply to both wrappers unless a wrapper sets its own.
+SHARED_KEYS = ('type', 'loss_scale', 'dtype', 'accumulative_counts', 'clip_grad')
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if is_model_wrapper(module) else module
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class KTANOptimWrapperConstructor:
+    """Build an :class:`OptimWrapperDict` for :class:`~ktan_det.models.KTANDistiller`.
+
+    ``'student'`` optimises the student and the T2S layers (which only receive gradients during
+    the TGN stage); ``'discriminator'`` optimises the discriminator. The teacher is never in an
+    optimizer. Each wrapper is built by MMEngine's default constructor from its own config, so
+    each has its own optimizer, gradient clipping and ``paramwise_cfg``; learning-rate schedules
+    go per wrapper too (``param_scheduler=dict(student=[...], discriminator=[...])``).
+
+    Example::
+
+        optim_wrapper = dict(
+            constructor='KTANOptimWrapperConstructor',
+            type='OptimWrapper',  # default for both; --amp makes it AmpOptimWrapper
+            student=dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9)),
+            discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+
+    Top-level ``type``, ``loss_scale``, ``dtype``, ``accumulative_counts`` and ``clip_grad``
+    are defaults for both wrappers. MMDetection's ``tools/train.py --amp`` sets the top-level
+    type to ``AmpOptimWrapper``: both wrappers then use AMP, unless one names its own type.
+
+    Args:
+        optim_wrapper_cfg: The ``optim_wrapper`` config without ``constructor``.
+        paramwise_cfg: Must be ``None``; give ``paramwise_cfg`` inside each wrapper's config.
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None) -> None:
+        if paramwise_cfg is not None:
+            raise ValueError('KTANOptimWrapperConstructor: put paramwise_cfg inside '
+                             'optim_wrapper.student or optim_wrapper.discriminator')
+        cfg = dict(optim_wrapper_cfg)
+        unknown = set(cfg) - set(WRAPPER_KEYS) - set(SHARED_KEYS)
+        if unknown:
+            raise ValueError(f'KTANOptimWrapperConstructor: unknown optim_wrapper keys '
+                             f'{sorted(unknown)}; expected {WRAPPER_KEYS} and shared '
+                             f'{SHARED_KEYS}')
+        if 'student' not in cfg:
+            raise ValueError("KTANOptimWrapperConstructor: optim_wrapper needs a 'student' entry")
+        shared = {k: cfg[k] for k in SHARED_KEYS if k in cfg}
+        self.wrapper_cfgs = {}
+        for key in WRAPPER_KEYS:
+            if key in cfg:
+                wrapper_cfg = {**shared, **cfg[key]}
+                if 'optimizer' not in wrapper_cfg:
+                    raise ValueError(f'KTANOptimWrapperConstructor: optim_wrapper.{key} needs '
+                                     'an optimizer')
+                self.wrapper_cfgs[key] = wrapper_cfg
+
+    def __call__(self, model: nn.Module) -> OptimWrapperDict:
+        model = _unwrap(model)
+        modules = {'student': nn.ModuleDict(dict(student=_unwrap(model.student),
+                                                 t2s=_unwrap(model.t2s)))}
+        if model.discriminator is not None:
+            if 'discriminator' not in self.wrapper_cfgs:
+                raise ValueError(
+                    'the model trains a discriminator (model.loss_adv) but optim_wrapper has no '
+                    "'discriminator' entry; add optim_wrapper.discriminator=dict(optimizer=...) "
+                    'or set model.loss_adv=None')
+            modules['discriminator'] = _unwrap(model.discriminator)
+        wrappers = {}
+        for key, module in modules.items():
+            wrapper_cfg = dict(self.wrapper_cfgs[key])
+            paramwise_cfg = wrapper_cfg.pop('paramwise_cfg', None)
+            wrappers[key] = DefaultOptimWrapperConstructor(wrapper_cfg, paramwise_cfg)(module)
+        return OptimWrapperDict(**wrappers)

@@ -1,0 +1,8 @@
+from .compat import DistillationSetupError
+from .discriminator import PatchDiscriminator
+from .distiller import KTANDistiller
+from .t2s import T2SAdapters
+from .teacher import TeacherCheckpointError
+
+__all__ = ['DistillationSetupError', 'KTANDistiller', 'PatchDiscriminator', 'T2SAdapters',
+           'TeacherCheckpointError']

@@ -1,0 +1,359 @@
+"""The KTAN distiller: a frozen teacher, a student, T2S layers, a patch discriminator."""
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.optim import OptimWrapper, OptimWrapperDict
+from torch import Tensor
+
+from ..losses import foreground_masks
+from .compat import (DistillationSetupError, check_classes, check_has_neck, check_matching_maps,
+                     check_preprocessors, resolve_tap_levels, soft_label_score_type)
+from .taps import StudentTaps
+from .teacher import build_frozen_teacher, teacher_model_cfg
+
+KTAN_LOSS_NAMES = ('imitation', 'adv', 'soft')
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if is_model_wrapper(module) else module
+
+
+@MODELS.register_module()
+class KTANDistiller(BaseModel):
+    """Knowledge Transfer Adversarial Network (KTAN) distillation for detectors with a neck.
+
+    KTAN (Liu et al., https://arxiv.org/abs/1810.08126) sets a teacher's high-level feature maps,
+    mapped to the student's shape by Teacher-to-Student (T2S) layers, as the student's target,
+    adds a discriminator on those maps, and transfers the teacher's class distributions. ktan-det
+    adapts it to detection: the maps are the FPN levels, the discriminator judges patches,
+    soft labels are compared per sampled RoI (two-stage) or per anchor (dense heads).
+
+    One training step (:meth:`train_step`): the teacher runs under ``no_grad`` (its backbone and
+    neck, plus its RoI/dense classifier when soft labels are on); the student runs once, its
+    neck maps and RoI scores recorded by hooks while it computes its own detection losses; the
+    discriminator takes ``disc_steps`` updates on T2S(teacher) (real) and student (fake) maps;
+    then the student takes one update on its detection losses plus the KTAN losses.
+
+    The teacher is frozen (no gradients, always in eval mode), never in an optimizer and never in
+    this model's ``state_dict`` (checkpoints hold the student, T2S and discriminator only). Once
+    its checkpoint is loaded it counts as initialised, so the runner's ``init_weights()`` leaves
+    it alone. Validation and testing run the student alone.
+
+    When teacher and student necks differ in width, T2S is learnt first, in a TGN stage at the
+    start of the run (``train_cfg.tgn_iters`` iterations): T2S and a 1x1 map back to the
+    teacher's width feed the frozen teacher's own heads and learn from its detection loss, while
+    the student trains on its detection loss alone. Then T2S is frozen and distillation starts.
+
+    Args:
+        student: Model config of the student detector.
+        teacher: The teacher: a config file (path or ``mmdet::`` name) or a model config dict.
+        teacher_ckpt: The teacher's checkpoint (path or URL). ``None`` builds a randomly
+            initialised teacher, for tools that only run the student (evaluation, export) and
+            tests; training then refuses to start.
+        tap_levels: Indices of the neck levels distilled; ``None`` for all.
+        t2s: Options of :class:`~ktan_det.models.T2SAdapters` (``kernel_size``, ``norm_cfg``,
+            ``identity_when_equal``).
+        discriminator: Config of the patch discriminator; ``None`` disables the adversarial
+            part. ``in_channels`` and ``num_levels`` are filled in.
+        loss_imitation: Config of the feature imitation loss, or ``None``.
+        loss_adv: Config of the adversarial loss (GAN form and the student's weight), or
+            ``None``; needs ``discriminator``.
+        loss_soft: Config of the soft-label loss, or ``None``. ``score_type`` is filled in
+            from the detector type.
+        train_cfg: ``tgn_iters`` (length of the TGN stage, when T2S is trained),
+            ``adv_start_iter`` (first iteration of adversarial training, counted from the end
+            of the TGN stage), ``disc_steps`` (discriminator updates per student update).
+        data_preprocessor: Defaults to the student's.
+        init_cfg: MMEngine initialisation config.
+    """
+
+    def __init__(self,
+                 student: dict,
+                 teacher: Union[str, dict],
+                 teacher_ckpt: Optional[str],
+                 tap_levels: Optional[Sequence[int]] = None,
+                 t2s: dict = dict(kernel_size=1),
+                 discriminator: Optional[dict] = dict(type='PatchDiscriminator'),
+                 loss_imitation: Optional[dict] = dict(type='FeatureImitationLoss'),
+                 loss_adv: Optional[dict] = dict(type='AdversarialLoss'),
+                 loss_soft: Optional[dict] = dict(type='SoftLabelLoss'),
+                 train_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(data_preprocessor=data_preprocessor or student.get('data_preprocessor'),
+                         init_cfg=init_cfg)
+        teacher_cfg, self.teacher_cfg_path = teacher_model_cfg(teacher)
+        check_preprocessors(teacher_cfg.get('data_preprocessor'),
+                            student.get('data_preprocessor'))
+        self.student = MODELS.build(student)
+        self.teacher = build_frozen_teacher(teacher_cfg, teacher_ckpt)
+        self.teacher_ckpt = teacher_ckpt
+        check_has_neck(self.student, 'student')
+        check_has_neck(self.teacher, 'teacher')
+        check_classes(self.teacher, self.student)
+        self.tap_levels = resolve_tap_levels(tap_levels, self.teacher, self.student)
+
+        train_cfg = dict(train_cfg or {})
+        self.tgn_iters = int(train_cfg.pop('tgn_iters', 0))
+        self.adv_start_iter = int(train_cfg.pop('adv_start_iter', 0))
+        self.disc_steps = int(train_cfg.pop('disc_steps', 1))
+        if train_cfg:
+            raise DistillationSetupError(f'unknown KTAN train_cfg keys: {sorted(train_cfg)}')
+
+        teacher_channels = self.teacher.neck.out_channels
+        student_channels = self.student.neck.out_channels
+        self.t2s = MODELS.build(dict(type='T2SAdapters', teacher_channels=teacher_channels,
+                                     student_channels=student_channels,
+                                     num_levels=len(self.tap_levels), **t2s))
+        if self.t2s.is_identity:
+            self.tgn_iters = 0
+        elif self.tgn_iters <= 0:
+            raise DistillationSetupError(
+                f'teacher neck has {teacher_channels} channels and student neck '
+                f'{student_channels}: T2S must be learnt first, so set model.train_cfg.tgn_iters '
+                '> 0 (the TGN stage length)')
+
+        if loss_adv is not None and discriminator is None:
+            raise DistillationSetupError('loss_adv needs a discriminator (model.discriminator)')
+        self.discriminator = None if discriminator is None or loss_adv is None else MODELS.build(
+            dict(discriminator, in_channels=student_channels, num_levels=len(self.tap_levels)))
+        self.loss_imitation = MODELS.build(loss_imitation) if loss_imitation else None
+        self.loss_adv = MODELS.build(loss_adv) if loss_adv else None
+        self.loss_soft = None
+        if loss_soft:
+            score_type = soft_label_score_type(self.teacher, self.student)
+            self.loss_soft = MODELS.build(dict(loss_soft, score_type=score_type))
+        # Multipliers of the KTAN loss weights, set by KTANLossWeightHook (1 = config weight).
+        self.loss_scales = {name: 1.0 for name in KTAN_LOSS_NAMES}
+        self.num_skipped_steps = 0
+
+        self.taps = StudentTaps(self.student)
+        self._round_trip_teacher_neck = False
+        self.teacher.neck.register_forward_hook(self._teacher_neck_round_trip)
+        # Keep the teacher out of checkpoints, and do not expect it when loading them.
+        self._register_state_dict_hook(_drop_teacher_keys)
+        self.register_load_state_dict_post_hook(_forgive_missing_teacher_keys)
+
+    # ----------------------------------------------------------------------------------------
+    # Modes and state
+    # ----------------------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> 'KTANDistiller':
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    @property
+    def with_adv(self) -> bool:
+        return self.discriminator is not None
+
+    @property
+    def distilling_losses(self) -> List[str]:
+        """The KTAN losses configured and not switched off by the weight schedule."""
+        modules = dict(imitation=self.loss_imitation, adv=self.loss_adv, soft=self.loss_soft)
+        return [n for n, m in modules.items() if m is not None and self.loss_scales[n] > 0]
+
+    def forward(self, inputs: Tensor, data_samples: Optional[SampleList] = None,
+                mode: str = 'tensor'):
+        """Student inference (``'predict'``, ``'tensor'``); training goes through
+        :meth:`train_step`."""
+        if mode == 'loss':
+            raise RuntimeError(
+                'KTANDistiller trains through its own train_step; under distributed training '
+                "set model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel') so the "
+                'runner calls it (the default MMDistributedDataParallel does not)')
+        return _unwrap(self.student)(inputs, data_samples, mode)
+
+    # ----------------------------------------------------------------------------------------
+    # Training
+    # ----------------------------------------------------------------------------------------
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
+        """One KTAN iteration: teacher, student, discriminator update(s), student update.
+
+        Args:
+            data: A batch from the data loader.
+            optim_wrapper: An :class:`OptimWrapperDict` with a ``'student'`` wrapper (student
+                and, during the TGN stage, T2S) and a ``'discriminator'`` wrapper when the
+                adversarial loss is on (see ``KTANOptimWrapperConstructor``).
+
+        Returns:
+            The student's loss terms and totals for logging, plus ``disc_loss`` and
+            ``disc_acc`` (the discriminator's balanced accuracy) on adversarial steps.
+        """
+        self._check_can_train(optim_wrapper)
+        iteration = MessageHub.get_current_instance().get_info('iter', 0)
+        in_tgn_stage = iteration < self.tgn_iters
+        if not in_tgn_stage and _unwrap(self.t2s).trainable:
+            _unwrap(self.t2s).freeze()
+        distilling = [] if in_tgn_stage else self.distilling_losses
+        adversarial = 'adv' in distilling and \
+            iteration >= self.tgn_iters + self.adv_start_iter
+        if not adversarial and 'adv' in distilling:
+            distilling.remove('adv')
+
+        student_wrapper = optim_wrapper['student']
+        log_vars = {}
+        with student_wrapper.optim_context(self.student):
+            data = self.data_preprocessor(data, True)
+            inputs, data_samples = data['inputs'], data['data_samples']
+            with self.taps.recording():
+                losses = self.student(inputs, data_samples, mode='loss')
+                student_feats = [self.taps.neck_feats[i] for i in self.tap_levels]
+            if in_tgn_stage:
+                losses.update(self._tgn_losses(inputs, data_samples))
+            elif distilling:
+                teacher_feats, targets = self._teacher_targets(inputs)
+                check_matching_maps(targets, student_feats, self.tap_levels)
+                if adversarial:
+                    log_vars.update(self._discriminator_steps(
+                        targets, student_feats, optim_wrapper['discriminator']))
+                losses.update(self._ktan_losses(distilling, inputs, data_samples,
+                                                teacher_feats, targets, student_feats))
+        total, parsed = self.parse_losses(losses)
+        if self._all_ranks_finite(total):
+            student_wrapper.update_params(total)
+        else:
+            self._skip_step(student_wrapper, total, parsed)
+        parsed.update(log_vars)
+        return parsed
+
+    def _check_can_train(self, optim_wrapper) -> None:
+        if self.teacher_ckpt is None:
+            raise DistillationSetupError(
+                'the teacher has no checkpoint (model.teacher_ckpt=None): KTAN training needs a '
+                'trained teacher; set model.teacher_ckpt')
+        if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
+            raise DistillationSetupError(
+                "KTANDistiller needs an OptimWrapperDict with a 'student' wrapper: use "
+                "optim_wrapper=dict(constructor='KTANOptimWrapperConstructor', student=..., "
+                'discriminator=...)')
+        if self.with_adv and 'discriminator' not in optim_wrapper:
+            raise DistillationSetupError(
+                "adversarial training is on (model.loss_adv) but optim_wrapper has no "
+                "'discriminator' wrapper; add optim_wrapper.discriminator=dict(optimizer=...) "
+                'or set model.loss_adv=None')
+
+    @torch.no_grad()
+    def _teacher_targets(self, inputs: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+        """The teacher's neck maps (all levels) and T2S of the tapped ones (the targets)."""
+        teacher_feats = list(self.teacher.extract_feat(inputs))
+        targets = _unwrap(self.t2s)([teacher_feats[i] for i in self.tap_levels])
+        return teacher_feats, targets
+
+    def _teacher_neck_round_trip(self, module, args, output):
+        """During the TGN stage, the teacher's heads see its tapped maps through T2S and back."""
+        if not self._round_trip_teacher_neck:
+            return None
+        mapped = self.t2s([output[i] for i in self.tap_levels], round_trip=True)
+        output = list(output)
+        for i, feat in zip(self.tap_levels, mapped):
+            output[i] = feat
+        return tuple(output)
+
+    def _tgn_losses(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
+        """The TGN stage's loss: the frozen teacher's detection loss through T2S and back."""
+        self._round_trip_teacher_neck = True
+        try:
+            losses = self.teacher.loss(inputs, data_samples)
+        finally:
+            self._round_trip_teacher_neck = False
+        return {f'tgn_{name}': value for name, value in losses.items()}
+
+    def _discriminator_steps(self, targets: List[Tensor], student_feats: List[Tensor],
+                             wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        # Real and fake maps of a level go through the discriminator as one batch.
+        pairs = [torch.cat([t.detach(), s.detach()]) for t, s in zip(targets, student_feats)]
+        batch = student_feats[0].shape[0]
+        for _ in range(self.disc_steps):
+            with wrapper.optim_context(self.discriminator):
+                logits = self.discriminator(pairs)
+                real_logits = [lg[:batch] for lg in logits]
+                fake_logits = [lg[batch:] for lg in logits]
+                disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits)
+            if torch.isfinite(disc_loss):
+                wrapper.update_params(disc_loss)
+            else:
+                wrapper.zero_grad()
+        with torch.no_grad():
+            accuracy = self.loss_adv.accuracy(real_logits, fake_logits)
+        return dict(disc_loss=disc_loss.detach(), disc_acc=accuracy)
+
+    def _ktan_losses(self, distilling: List[str], inputs: Tensor, data_samples: SampleList,
+                     teacher_feats: List[Tensor], targets: List[Tensor],
+                     student_feats: List[Tensor]) -> Dict[str, Tensor]:
+        losses = {}
+        if 'imitation' in distilling:
+            masks = None
+            if self.loss_imitation.fg_weight != 1.0:
+                masks = foreground_masks([s.gt_instances.bboxes for s in data_samples],
+                                         [f.shape for f in student_feats], inputs.shape[-2:])
+            losses['loss_imitation'] = self.loss_scales['imitation'] * self.loss_imitation(
+                student_feats, targets, masks)
+        if 'adv' in distilling:
+            disc = _unwrap(self.discriminator)
+            # Frozen here so the student's adversarial term leaves no gradient on it.
+            disc.requires_grad_(False)
+            try:
+                fake_logits = disc(student_feats)
+            finally:
+                disc.requires_grad_(True)
+            losses['loss_adv'] = self.loss_scales['adv'] * self.loss_adv.generator_loss(
+                fake_logits)
+        if 'soft' in distilling:
+            student_scores, teacher_scores = self._class_scores(teacher_feats)
+            losses['loss_soft'] = self.loss_scales['soft'] * self.loss_soft(
+                student_scores, teacher_scores)
+        return losses
+
+    @torch.no_grad()
+    def _teacher_roi_scores(self, teacher_feats: List[Tensor], rois: Tensor) -> Tensor:
+        return self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
+
+    def _class_scores(self, teacher_feats: List[Tensor]) -> Tuple[Tensor, Tensor]:
+        """Student and teacher class logits for the same samples, as (n, num_classes)."""
+        if self.loss_soft.score_type == 'softmax':
+            return (self.taps.cls_scores,
+                    self._teacher_roi_scores(teacher_feats, self.taps.rois))
+        with torch.no_grad():
+            teacher_maps = self.teacher.bbox_head(teacher_feats)[0]
+        num_classes = self.teacher.bbox_head.cls_out_channels
+
+        def flat(maps):
+            return torch.cat([m.permute(0, 2, 3, 1).reshape(-1, num_classes) for m in maps])
+
+        return flat(self.taps.cls_scores), flat(teacher_maps)
+
+    def _all_ranks_finite(self, loss: Tensor) -> bool:
+        """Whether the loss is finite on every rank (so all ranks skip a step together)."""
+        finite = torch.isfinite(loss.detach()).to(torch.float32)
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite.item())
+
+    def _skip_step(self, wrapper: OptimWrapper, total: Tensor, parsed: dict) -> None:
+        """Drop a step with a non-finite loss; the backward still runs (on zeros) so that DDP's
+        gradient reduction completes on every rank."""
+        self.num_skipped_steps += 1
+        bad = sorted(k for k, v in parsed.items() if not torch.isfinite(torch.as_tensor(v)))
+        warnings.warn(f'KTAN: non-finite loss ({", ".join(bad)}); step skipped '
+                      f'({self.num_skipped_steps} so far)')
+        wrapper.backward(torch.nan_to_num(total, nan=0.0, posinf=0.0, neginf=0.0) * 0)
+        wrapper.zero_grad()
+        parsed['skipped_steps'] = torch.tensor(float(self.num_skipped_steps))
+
+
+def _drop_teacher_keys(module, state_dict, prefix, local_metadata) -> None:
+    for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
+        del state_dict[key]
+
+
+def _forgive_missing_teacher_keys(module, incompatible_keys) -> None:
+    incompatible_keys.missing_keys[:] = [
+        k for k in incompatible_keys.missing_keys if not k.startswith('teacher.')]
