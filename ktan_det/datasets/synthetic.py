@@ -152,6 +152,14 @@ def render_image(seed: int, split: str, index: int,
         The BGR uint8 image and a list of ``dict(category_id, bbox=[x, y, w, h], area)``
         with 0-based ``category_id`` into :data:`CLASSES`.
     """
+    image, annotations, _ = render_image_with_masks(seed, split, index, image_size)
+    return image, annotations
+
+
+def render_image_with_masks(seed: int, split: str, index: int, image_size: int = 160
+                            ) -> Tuple[np.ndarray, List[Dict], List[Tuple[np.ndarray, int]]]:
+    """:func:`render_image`, plus per annotation its visible mask (image-sized, bool) and the
+    pixel area of the whole object (for checking the boxes)."""
     rng = np.random.default_rng([seed, SPLITS.index(split), index])
     pad = image_size // 2
     canvas = image_size + 2 * pad
@@ -178,7 +186,7 @@ def render_image(seed: int, split: str, index: int,
     inside[pad:pad + image_size, pad:pad + image_size] = True
     crop = (slice(pad, pad + image_size), slice(pad, pad + image_size))
 
-    annotations = []
+    annotations, masks = [], []
     for cls, mask, texture in reversed(objects):
         visible = mask & inside & ~occluded
         full_area = mask.sum()
@@ -192,13 +200,14 @@ def render_image(seed: int, split: str, index: int,
         w, h = int(x2 - x1), int(y2 - y1)
         annotations.append(dict(category_id=CLASSES.index(cls),
                                 bbox=[int(x1), int(y1), w, h], area=w * h))
+        masks.append((visible[crop], int(full_area)))
     for cls, mask, texture in objects:
         image[mask[crop]] = texture[crop][mask[crop]]
 
     line_color = rng.uniform(0, 255, 3).astype(np.float32)
     image[front_lines[crop].astype(bool)] = line_color
     image += rng.normal(0, rng.uniform(3, 12), image.shape).astype(np.float32)
-    return np.clip(image, 0, 255).astype(np.uint8), annotations[::-1]
+    return np.clip(image, 0, 255).astype(np.uint8), annotations[::-1], masks[::-1]
 
 
 def _coco_split(seed: int, split: str, num_images: int, image_size: int, out_dir: str) -> Dict:

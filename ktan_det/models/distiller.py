@@ -7,6 +7,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
+from mmengine.config import ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -92,7 +93,7 @@ class KTANDistiller(BaseModel):
         teacher_cfg, self.teacher_cfg_path = teacher_model_cfg(teacher)
         check_preprocessors(teacher_cfg.get('data_preprocessor'),
                             student.get('data_preprocessor'))
-        self.student = MODELS.build(student)
+        self.student = MODELS.build(ConfigDict(student))
         self.teacher = build_frozen_teacher(teacher_cfg, teacher_ckpt)
         self.teacher_ckpt = teacher_ckpt
         check_has_neck(self.student, 'student')
@@ -227,8 +228,9 @@ class KTANDistiller(BaseModel):
     def _check_can_train(self, optim_wrapper) -> None:
         if self.teacher_ckpt is None:
             raise DistillationSetupError(
-                'the teacher has no checkpoint (model.teacher_ckpt=None): KTAN training needs a '
-                'trained teacher; set model.teacher_ckpt')
+                'the teacher has no checkpoint (model.teacher_ckpt=None) and KTAN training needs '
+                f'a trained one: train it (python tools/train.py {self.teacher_cfg_path or "<teacher config>"}) '
+                'or bring one, then pass --cfg-options model.teacher_ckpt=PATH')
         if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
             raise DistillationSetupError(
                 "KTANDistiller needs an OptimWrapperDict with a 'student' wrapper: use "

@@ -1,0 +1,34 @@
+# KTAN on Pascal VOC 07+12. MMDetection's zoo has no R-101 VOC teacher, so there is no default
+# teacher checkpoint: train configs/teachers/faster-rcnn_r101_fpn_1x_voc0712.py first, then
+#   python tools/train.py configs/ktan_faster_rcnn_r101_to_r18_voc.py \
+#       --cfg-options model.teacher_ckpt=work_dirs/faster-rcnn_r101_fpn_1x_voc0712/epoch_4.pth
+_base_ = './_base_/faster-rcnn_r18_fpn_1x_voc0712.py'
+
+custom_imports = dict(imports=['ktan_det'], allow_failed_imports=False)
+
+model = dict(
+    _delete_=True,
+    type='KTANDistiller',
+    student=_base_.model,
+    teacher='{{fileDirname}}/teachers/faster-rcnn_r101_fpn_1x_voc0712.py',
+    teacher_ckpt=None,
+    tap_levels=None,
+    t2s=dict(kernel_size=1),
+    discriminator=dict(type='PatchDiscriminator', base_channels=64, num_convs=2),
+    loss_imitation=dict(type='FeatureImitationLoss', loss_weight=1.0, fg_weight=1.0),
+    loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
+    loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
+    train_cfg=dict(adv_start_iter=500, disc_steps=1))
+
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='KTANOptimWrapperConstructor',
+    type='OptimWrapper',
+    student=dict(optimizer=_base_.optim_wrapper.optimizer),
+    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+param_scheduler = dict(
+    _delete_=True,
+    student=_base_.param_scheduler,
+    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
+model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)

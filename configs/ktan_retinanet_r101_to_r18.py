@@ -1,0 +1,35 @@
+# KTAN for a single-stage detector on COCO: MMDetection's RetinaNet R-101 FPN (model zoo
+# checkpoint) teaches RetinaNet R-18 FPN. Soft labels compare the sigmoid class scores anchor by
+# anchor (both heads use MMDetection's default anchors).
+_base_ = 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py'
+
+custom_imports = dict(imports=['ktan_det'], allow_failed_imports=False)
+
+model = dict(
+    _delete_=True,
+    type='KTANDistiller',
+    student=_base_.model,
+    teacher='mmdet::retinanet/retinanet_r101_fpn_1x_coco.py',
+    teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/retinanet/'
+    'retinanet_r101_fpn_1x_coco/retinanet_r101_fpn_1x_coco_20200130-7a93545f.pth',
+    tap_levels=None,
+    t2s=dict(kernel_size=1),
+    discriminator=dict(type='PatchDiscriminator', base_channels=64, num_convs=2),
+    loss_imitation=dict(type='FeatureImitationLoss', loss_weight=1.0, fg_weight=1.0),
+    loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
+    loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
+    train_cfg=dict(adv_start_iter=500, disc_steps=1))
+
+optim_wrapper = dict(
+    _delete_=True,
+    constructor='KTANOptimWrapperConstructor',
+    type='OptimWrapper',
+    student=dict(optimizer=_base_.optim_wrapper.optimizer,
+                 clip_grad=dict(max_norm=35, norm_type=2)),
+    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+param_scheduler = dict(
+    _delete_=True,
+    student=_base_.param_scheduler,
+    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
+model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
+                         find_unused_parameters=False)

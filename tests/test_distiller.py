@@ -1,0 +1,204 @@
+import copy
+
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
+
+from ktan_det.models import DistillationSetupError, TeacherCheckpointError
+
+from conftest import KTAN_CFG, tiny_run_config
+
+
+@pytest.fixture
+def ktan_cfg(tiny_data, tiny_teacher_ckpt, tmp_path):
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, str(tmp_path))
+    cfg.model.teacher_ckpt = tiny_teacher_ckpt
+    cfg.model.train_cfg = dict(tgn_iters=2, adv_start_iter=1, disc_steps=1)
+    return cfg
+
+
+def _batch(cfg, size=2):
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return pseudo_collate([dataset[i] for i in range(size)])
+
+
+def _build(cfg):
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model, build_optim_wrapper(model, cfg.optim_wrapper)
+
+
+def _at_iter(iteration):
+    MessageHub.get_current_instance().update_info('iter', iteration)
+
+
+def _snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_teacher_is_frozen_loaded_and_kept_out_of_checkpoints(ktan_cfg, tiny_teacher_ckpt):
+    model, _ = _build(ktan_cfg)
+    saved = torch.load(tiny_teacher_ckpt)['state_dict']
+    # init_weights() ran after loading: the teacher still holds the checkpoint's weights.
+    assert all(torch.equal(v, saved[k]) for k, v in model.teacher.state_dict().items())
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    model.train()
+    assert model.student.training and not model.teacher.training
+    state = model.state_dict()
+    assert state and not any(k.startswith('teacher.') for k in state)
+    assert {k.split('.')[0] for k in state} == {'student', 't2s', 'discriminator'}
+    result = model.load_state_dict(state, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+
+
+def test_optimizers_hold_student_t2s_and_discriminator_never_the_teacher(ktan_cfg):
+    model, optim = _build(ktan_cfg)
+
+    def params(wrapper):
+        return {id(p) for group in wrapper.optimizer.param_groups for p in group['params']}
+
+    teacher = {id(p) for p in model.teacher.parameters()}
+    assert params(optim['student']) == {id(p) for p in model.student.parameters()} | {
+        id(p) for p in model.t2s.parameters()}
+    assert params(optim['discriminator']) == {id(p) for p in model.discriminator.parameters()}
+    assert not teacher & (params(optim['student']) | params(optim['discriminator']))
+
+
+def test_tgn_stage_trains_t2s_then_freezes_it(ktan_cfg):
+    model, optim = _build(ktan_cfg)
+    model.train()
+    batch = _batch(ktan_cfg)
+    student_before, t2s_before = _snapshot(model.student), _snapshot(model.t2s)
+    _at_iter(0)
+    logs = model.train_step(batch, optim)
+    assert any(k.startswith('tgn_loss') for k in logs) and 'loss_imitation' not in logs
+    assert not _same(t2s_before, _snapshot(model.t2s))
+    assert not _same(student_before, _snapshot(model.student))
+    assert all(p.grad is None for p in model.teacher.parameters())
+    _at_iter(2)  # the TGN stage is over
+    model.train_step(batch, optim)
+    assert not model.t2s.trainable
+    frozen = _snapshot(model.t2s)
+    _at_iter(3)
+    logs = model.train_step(batch, optim)
+    assert _same(frozen, _snapshot(model.t2s))
+    assert {'loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss', 'disc_acc'} <= set(logs)
+    assert not any(k.startswith('tgn_') for k in logs)
+
+
+def test_updates_do_not_leak_between_student_and_discriminator(ktan_cfg):
+    model, optim = _build(ktan_cfg)
+    model.train()
+    batch = _batch(ktan_cfg)
+    disc_wrapper, student_wrapper = optim['discriminator'], optim['student']
+    seen = {}
+    disc_backward, disc_step = disc_wrapper.backward, disc_wrapper.step
+
+    def checked_backward(loss, **kwargs):
+        seen['disc_grads_clean'] = all(p.grad is None or not p.grad.any()
+                                       for p in model.discriminator.parameters())
+        seen['student_grads_before'] = [p.grad for p in model.student.parameters()]
+        disc_backward(loss, **kwargs)
+        seen['student_grads_after'] = [p.grad for p in model.student.parameters()]
+
+    def checked_step(**kwargs):
+        seen['student_at_disc_step'] = _snapshot(model.student)
+        disc_step(**kwargs)
+        seen['disc_after_its_step'] = _snapshot(model.discriminator)
+
+    disc_wrapper.backward, disc_wrapper.step = checked_backward, checked_step
+    for iteration in (3, 4):  # past the TGN stage and adv_start_iter
+        _at_iter(iteration)
+        student_before = _snapshot(model.student)
+        disc_before = _snapshot(model.discriminator)
+        model.train_step(batch, optim)
+        # The discriminator's gradients are clean when its own step begins, also after a
+        # student step whose adversarial term ran through it.
+        assert seen['disc_grads_clean']
+        # Its loss gives the student no gradient, and its step leaves the student unchanged.
+        assert all(a is None and b is None for a, b in zip(seen['student_grads_before'],
+                                                            seen['student_grads_after']))
+        assert _same(student_before, seen['student_at_disc_step'])
+        # The student's update leaves the discriminator as its own step left it.
+        assert _same(seen['disc_after_its_step'], _snapshot(model.discriminator))
+        assert not _same(disc_before, _snapshot(model.discriminator))
+        assert not _same(student_before, _snapshot(model.student))
+        assert all(p.grad is None for p in model.teacher.parameters())
+        assert all(p.grad is None or not p.grad.any() for p in model.discriminator.parameters())
+    assert student_wrapper is optim['student']
+
+
+def test_adversarial_training_starts_at_its_iteration(ktan_cfg):
+    ktan_cfg.model.train_cfg.adv_start_iter = 5
+    model, optim = _build(ktan_cfg)
+    model.train()
+    batch = _batch(ktan_cfg)
+    _at_iter(3)
+    logs = model.train_step(batch, optim)
+    assert 'loss_imitation' in logs and 'loss_adv' not in logs and 'disc_loss' not in logs
+    _at_iter(7)
+    assert 'loss_adv' in model.train_step(batch, optim)
+
+
+def test_soft_labels_compare_the_rois_the_student_sampled(ktan_cfg):
+    model, optim = _build(ktan_cfg)
+    model.train()
+    _at_iter(3)
+    model.train_step(_batch(ktan_cfg), optim)
+    rois, scores = model.taps.rois, model.taps.cls_scores
+    sampler_num = ktan_cfg.model.student.train_cfg.rcnn.sampler.num
+    assert rois.shape[1] == 5 and rois.shape[0] == scores.shape[0] <= 2 * sampler_num
+    teacher_scores = model._teacher_roi_scores(list(model.teacher.extract_feat(
+        model.data_preprocessor(_batch(ktan_cfg), True)['inputs'])), rois)
+    assert teacher_scores.shape == scores.shape == (rois.shape[0], 9)
+
+
+def test_student_inference_and_predict_mode(ktan_cfg):
+    model, _ = _build(ktan_cfg)
+    model.eval()
+    data = model.data_preprocessor(_batch(ktan_cfg), False)
+    with torch.no_grad():
+        results = model(data['inputs'], data['data_samples'], mode='predict')
+    assert len(results) == 2 and 'bboxes' in results[0].pred_instances
+    with pytest.raises(RuntimeError, match='MMSeparateDistributedDataParallel'):
+        model(data['inputs'], data['data_samples'], mode='loss')
+
+
+def test_missing_unreadable_or_mismatched_teacher_checkpoint(ktan_cfg, tmp_path,
+                                                             tiny_teacher_ckpt):
+    cfg = copy.deepcopy(ktan_cfg)
+    cfg.model.teacher_ckpt = str(tmp_path / 'nope.pth')
+    with pytest.raises(TeacherCheckpointError, match='nope.pth does not exist'):
+        MODELS.build(cfg.model)
+    broken = tmp_path / 'broken.pth'
+    broken.write_bytes(b'not a checkpoint')
+    cfg.model.teacher_ckpt = str(broken)
+    with pytest.raises(TeacherCheckpointError, match='broken.pth could not be read'):
+        MODELS.build(cfg.model)
+    cfg.model.teacher_ckpt = tiny_teacher_ckpt
+    cfg.model.teacher.neck.out_channels = 48
+    with pytest.raises(TeacherCheckpointError, match='does not match the teacher config.*'
+                       'shape mismatches.*neck'):
+        MODELS.build(cfg.model)
+
+
+def test_no_teacher_checkpoint_builds_but_refuses_to_train(ktan_cfg):
+    ktan_cfg.model.teacher_ckpt = None
+    model, optim = _build(ktan_cfg)
+    _at_iter(3)
+    with pytest.raises(DistillationSetupError, match='teacher_ckpt=None'):
+        model.train_step(_batch(ktan_cfg), optim)
+
+
+def test_different_widths_need_a_tgn_stage(ktan_cfg):
+    ktan_cfg.model.train_cfg = dict(tgn_iters=0)
+    with pytest.raises(DistillationSetupError, match='tgn_iters'):
+        MODELS.build(ktan_cfg.model)

@@ -1,0 +1,88 @@
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from ktan_det.datasets import CLASSES, SyntheticCocoDataset, generate_dataset, render_image
+from ktan_det.datasets.synthetic import MIN_VISIBLE_FRACTION, render_image_with_masks
+
+
+def test_same_seed_same_images_other_seed_other_images():
+    image_a, anns_a = render_image(seed=3, split='train', index=5)
+    image_b, anns_b = render_image(seed=3, split='train', index=5)
+    image_c, _ = render_image(seed=4, split='train', index=5)
+    image_val, _ = render_image(seed=3, split='val', index=5)
+    assert np.array_equal(image_a, image_b) and anns_a == anns_b
+    assert not np.array_equal(image_a, image_c)
+    assert not np.array_equal(image_a, image_val)
+
+
+def test_generated_files_are_byte_identical(tmp_path):
+    generate_dataset(str(tmp_path / 'a'), num_train=4, num_val=2, seed=1, image_size=96)
+    generate_dataset(str(tmp_path / 'b'), num_train=4, num_val=2, seed=1, image_size=96)
+    for name in ('annotations/train.json', 'annotations/val.json', 'train/000003.png',
+                 'val/000001.png'):
+        assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'b' / name).read_bytes()
+
+
+@pytest.mark.parametrize('index', range(12))
+def test_boxes_are_tight_around_the_visible_pixels(index):
+    _, anns, masks = render_image_with_masks(seed=0, split='train', index=index)
+    assert len(anns) == len(masks)
+    for ann, (visible, full_area) in zip(anns, masks):
+        ys, xs = np.nonzero(visible)
+        x, y, w, h = ann['bbox']
+        assert (x, y, x + w, y + h) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+        assert ann['area'] == w * h
+        assert visible.sum() >= MIN_VISIBLE_FRACTION * full_area
+
+
+def test_split_is_valid_coco_with_every_size_and_class(tmp_path):
+    root = generate_dataset(str(tmp_path / 'syn'), num_train=2, num_val=120, seed=0)
+    coco = COCO(osp.join(root, 'annotations', 'val.json'))
+    assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == list(CLASSES)
+    areas = np.array([a['area'] for a in coco.dataset['annotations']])
+    assert (areas < 32**2).any() and ((areas >= 32**2) & (areas < 96**2)).any() \
+        and (areas >= 96**2).any()
+    assert {a['category_id'] for a in coco.dataset['annotations']} == set(range(1, 9))
+    ratios = [a['bbox'][2] / a['bbox'][3] for a in coco.dataset['annotations']]
+    assert min(ratios) < 0.6 and max(ratios) > 1.7
+    # The ground truth scored as detections must give a perfect mAP: boxes, ids and areas agree.
+    detections = coco.loadRes([dict(image_id=a['image_id'], category_id=a['category_id'],
+                                    bbox=a['bbox'], score=1.0)
+                               for a in coco.dataset['annotations']])
+    evaluator = COCOeval(coco, detections, 'bbox')
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert evaluator.stats[0] == pytest.approx(1.0)
+
+
+def test_refuses_to_overwrite_and_leaves_no_partial_directory(tmp_path):
+    target = tmp_path / 'syn'
+    target.mkdir()
+    (target / 'keep.txt').write_text('mine')
+    with pytest.raises(FileExistsError, match='not empty'):
+        generate_dataset(str(target), num_train=2, num_val=1)
+    assert (target / 'keep.txt').read_text() == 'mine'
+    with pytest.raises(ValueError, match='image_size'):
+        generate_dataset(str(tmp_path / 'other'), num_train=2, num_val=1, image_size=8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['syn']
+
+
+def test_dataset_generates_on_first_use_and_reuses(tmp_path):
+    root = str(tmp_path / 'syn') + '/'
+    params = dict(num_train=3, num_val=2, seed=0, image_size=96)
+    dataset = SyntheticCocoDataset(data_root=root, ann_file='annotations/train.json',
+                                   data_prefix=dict(img=''), generate=params, pipeline=[])
+    assert len(dataset) > 0 and dataset.metainfo['classes'] == CLASSES
+    with open(osp.join(root, 'synthetic.json')) as f:
+        assert json.load(f) == params
+    stamp = osp.getmtime(osp.join(root, 'annotations', 'train.json'))
+    SyntheticCocoDataset(data_root=root, ann_file='annotations/val.json', test_mode=True,
+                         data_prefix=dict(img=''), generate=dict(params, num_train=50),
+                         pipeline=[])
+    assert osp.getmtime(osp.join(root, 'annotations', 'train.json')) == stamp

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from ktan_det.models import PatchDiscriminator, T2SAdapters
+
+
+def test_t2s_maps_teacher_width_to_student_width_and_back():
+    t2s = T2SAdapters(teacher_channels=32, student_channels=16, num_levels=2, kernel_size=3)
+    feats = [torch.randn(2, 32, 8, 8), torch.randn(2, 32, 4, 4)]
+    mapped = t2s(feats)
+    assert [tuple(f.shape) for f in mapped] == [(2, 16, 8, 8), (2, 16, 4, 4)]
+    back = t2s(feats, round_trip=True)
+    assert [tuple(f.shape) for f in back] == [(2, 32, 8, 8), (2, 32, 4, 4)]
+    assert t2s.trainable and not t2s.is_identity
+    t2s.freeze()
+    assert not t2s.trainable
+
+
+def test_t2s_is_a_parameter_free_identity_when_widths_match():
+    t2s = T2SAdapters(teacher_channels=16, student_channels=16, num_levels=2)
+    feats = [torch.randn(1, 16, 4, 4), torch.randn(1, 16, 2, 2)]
+    assert t2s.is_identity and not t2s.trainable and not list(t2s.parameters())
+    assert all(a is b for a, b in zip(t2s(feats), feats))
+    learnt = T2SAdapters(16, 16, 2, identity_when_equal=False)
+    assert not learnt.is_identity and learnt.trainable
+
+
+def test_t2s_rejects_even_kernels():
+    with pytest.raises(ValueError, match='odd'):
+        T2SAdapters(8, 4, 1, kernel_size=2)
+
+
+@pytest.mark.parametrize('shared', [True, False])
+def test_discriminator_gives_one_logit_map_per_level(shared):
+    disc = PatchDiscriminator(in_channels=16, num_levels=3, base_channels=8, num_convs=2,
+                              shared=shared)
+    feats = [torch.randn(2, 16, 32, 32), torch.randn(2, 16, 16, 16), torch.randn(2, 16, 3, 3)]
+    maps = disc(feats)
+    assert [tuple(m.shape) for m in maps] == [(2, 1, 8, 8), (2, 1, 4, 4), (2, 1, 1, 1)]
+    assert len(disc.nets) == (1 if shared else 3)
+    with pytest.raises(ValueError, match='3 levels'):
+        disc(feats[:2])
+
+
+def test_discriminator_patches_see_local_structure():
+    # Without normalisation (whose statistics span the whole map) each logit sees a local patch.
+    disc = PatchDiscriminator(in_channels=4, num_levels=1, base_channels=8, num_convs=2,
+                              norm_cfg=None)
+    disc.init_weights()
+    feat = torch.zeros(1, 4, 32, 32)
+    base = disc([feat])[0]
+    feat[..., 0:4, 0:4] = 5.0  # a change in one corner moves only nearby patches
+    changed = (disc([feat])[0] - base).abs()[0, 0] > 1e-6
+    assert changed[0, 0] and not changed[-1, -1]
