@@ -1,7 +1,6 @@
 """Shared fixtures: a tiny synthetic data set and tiny versions of the shipped configs."""
 import copy
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -18,7 +17,6 @@ STUDENT_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r18_fpn_student_synthetic.py')
 KTAN_CFG = osp.join(SYNTHETIC, 'ktan_faster-rcnn_r50-to-r18_synthetic.py')
 TINY_IMAGE = 96
 
-sys.path.insert(0, osp.join(REPO, 'tools'))
 torch.set_num_threads(2)
 init_default_scope('mmdet')
 
@@ -83,6 +81,8 @@ def tiny_run_config(config: str, data_root: str, work_dir: str, max_iters: int =
     cfg.default_hooks.checkpoint.interval = max_iters
     cfg.work_dir = work_dir
     cfg.randomness = dict(seed=0)
+    # Several runners share this process: each needs its own visualizer (named by the run).
+    cfg.visualizer.pop('name', None)
     cfg.merge_from_dict(overrides)
     return cfg
 
@@ -105,3 +105,19 @@ def tiny_teacher_ckpt(tmp_path_factory) -> str:
     torch.save(dict(meta=dict(dataset_meta=dict(classes=ktan_det.datasets.CLASSES)),
                     state_dict=teacher.state_dict()), path)
     return path
+
+
+def load_tool(name: str):
+    """Import ``tools/<name>.py`` as a module, to run it in-process (no 4 s import per run)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(f'ktan_tools_{name}',
+                                                  osp.join(REPO, 'tools', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def dump_config(cfg: Config, path) -> str:
+    """Write ``cfg`` as a config file and return its path (tools take files)."""
+    cfg.dump(str(path))
+    return str(path)

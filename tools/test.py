@@ -4,6 +4,7 @@ A KTAN distiller checkpoint is evaluated through its student alone: the teacher 
 not read (``model.teacher_ckpt`` is set to None), so neither the file nor the network is needed.
 """
 import argparse
+from typing import List, Optional
 
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -12,7 +13,7 @@ import ktan_det  # noqa: F401  (registers ktan_det's modules)
 from ktan_det.utils import add_common_args, load_config
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Evaluate a detector or a KTAN student')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -21,11 +22,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save images with predictions under work_dir/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='--show interval (s)')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
     cfg = load_config(args)
     if cfg.model.get('type') == 'KTANDistiller':
         cfg.model.teacher_ckpt = None

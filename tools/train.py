@@ -1,6 +1,7 @@
 """Train a detector or a KTAN distiller: MMDetection's tools/train.py arguments, plus
 --data-root, with ktan_det's modules registered."""
 import argparse
+from typing import List, Optional
 
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -9,7 +10,7 @@ import ktan_det  # noqa: F401  (registers ktan_det's modules)
 from ktan_det.utils import add_common_args, load_config
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a detector or a KTAN distiller')
     parser.add_argument('config', help='config file')
     parser.add_argument('--amp', action='store_true',
@@ -20,11 +21,11 @@ def parse_args() -> argparse.Namespace:
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or without a path from the latest one in work_dir')
     add_common_args(parser)
-    return parser.parse_args()
+    return parser.parse_args(argv)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[List[str]] = None) -> Runner:
+    args = parse_args(argv)
     cfg = load_config(args)
     if args.amp:
         # KTANOptimWrapperConstructor turns this into AMP for each of its optimizers.
@@ -40,6 +41,7 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, args.resume
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
     runner.train()
+    return runner
 
 
 if __name__ == '__main__':

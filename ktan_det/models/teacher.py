@@ -22,7 +22,9 @@ def teacher_model_cfg(teacher: Union[str, dict]) -> Tuple[ConfigDict, Optional[s
             model config dict.
     """
     if isinstance(teacher, str):
-        return Config.fromfile(teacher).model, teacher
+        # `pkg::path` names resolve the way MMEngine resolves them in `_base_`.
+        path = Config._get_cfg_path(teacher, '')[0] if '::' in teacher else teacher
+        return Config.fromfile(path).model, teacher
     if isinstance(teacher, dict):
         return ConfigDict(teacher), None
     raise TypeError(f'teacher must be a config path or a model dict, got {type(teacher)}')

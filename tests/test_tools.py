@@ -1,0 +1,65 @@
+"""End-to-end runs of tools/train.py and tools/test.py on tiny versions of the shipped configs."""
+import json
+import os
+import os.path as osp
+import shutil
+
+import torch
+
+from conftest import KTAN_CFG, STUDENT_CFG, dump_config, load_tool, tiny_run_config
+
+train_tool, test_tool = load_tool('train'), load_tool('test')
+
+
+def _scalars(work_dir):
+    (stamp,) = [d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d))]
+    with open(osp.join(work_dir, stamp, 'vis_data', 'scalars.json')) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_train_resume_and_evaluate_a_plain_student(tiny_data, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    cfg = tiny_run_config(STUDENT_CFG, 'data/unused/', work_dir, max_iters=4)
+    cfg.default_hooks.checkpoint.interval = 2
+    config = dump_config(cfg, tmp_path / 'student.py')
+    train_tool.main([config, '--data-root', tiny_data, '--cfg-options', 'train_cfg.max_iters=2',
+                     'experiment_name=plain_a'])
+    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
+    # --resume loads the checkpoint through torch's safe loading and carries on.
+    runner = train_tool.main([config, '--data-root', tiny_data, '--resume',
+                              '--cfg-options', 'experiment_name=plain_b'])
+    assert runner.iter == 4 and osp.isfile(osp.join(work_dir, 'iter_4.pth'))
+    metrics = test_tool.main([config, osp.join(work_dir, 'iter_4.pth'), '--data-root',
+                              tiny_data, '--cfg-options', 'experiment_name=plain_c'])
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0 and 'coco/bbox_mAP_s' in metrics
+
+
+def test_ktan_run_logs_every_loss_and_evaluates_without_the_teacher(
+        tiny_data, tiny_teacher_ckpt, tmp_path):
+    teacher_ckpt = str(tmp_path / 'teacher.pth')
+    shutil.copy(tiny_teacher_ckpt, teacher_ckpt)
+    work_dir = str(tmp_path / 'work')
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, work_dir, max_iters=5)
+    cfg.model.train_cfg = dict(tgn_iters=1, adv_start_iter=0, disc_steps=1)
+    cfg.default_hooks.checkpoint.interval = 3
+    config = dump_config(cfg, tmp_path / 'ktan.py')
+    runner = train_tool.main([config, '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}',
+                              'experiment_name=ktan_a'])
+    # After the runner's init_weights and five steps the teacher is still the checkpoint's.
+    saved = torch.load(teacher_ckpt)['state_dict']
+    teacher = runner.model.teacher.state_dict()
+    assert all(torch.equal(teacher[k], v) for k, v in saved.items())
+
+    logged = set().union(*[row.keys() for row in _scalars(work_dir)])
+    assert {'loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss', 'disc_acc',
+            'tgn_loss_cls', 'coco/bbox_mAP'} <= logged
+    early = torch.load(osp.join(work_dir, 'iter_3.pth'))['state_dict']
+    final = torch.load(osp.join(work_dir, 'iter_5.pth'))['state_dict']
+    assert not any(k.startswith('teacher.') for k in final)
+    disc_keys = [k for k in final if k.startswith('discriminator.')]
+    assert disc_keys and any(not torch.equal(early[k], final[k]) for k in disc_keys)
+
+    os.remove(teacher_ckpt)  # evaluation needs only the student
+    metrics = test_tool.main([config, osp.join(work_dir, 'iter_5.pth'),
+                              '--cfg-options', 'experiment_name=ktan_b'])
+    assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
