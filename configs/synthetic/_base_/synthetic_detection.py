@@ -82,3 +82,4 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=2,
                     save_best='coco/bbox_mAP', rule='greater'))
 log_processor = dict(by_epoch=False)
+randomness = dict(seed=0)

@@ -1,0 +1,103 @@
+"""Run training jobs as the demo and the benchmarks do: one subprocess per run, logged to a
+file, with compact progress on the console, resumable, and read back from MMEngine's logs."""
+import glob
+import json
+import os
+import os.path as osp
+import re
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TRAIN_TOOL = osp.join(REPO_ROOT, 'tools', 'train.py')
+_TRAIN_LINE = re.compile(r'Iter\(train\) \[\s*(\d+)/(\d+)\].*?eta: (\S+).*?\bloss: ([\d.]+)')
+_VAL_LINE = re.compile(r'Iter\(val\).*coco/bbox_mAP: ([\d.-]+)')
+
+
+def final_checkpoint(work_dir: str, max_iters: int) -> str:
+    return osp.join(work_dir, f'iter_{max_iters}.pth')
+
+
+def is_finished(work_dir: str, max_iters: int) -> bool:
+    return osp.isfile(final_checkpoint(work_dir, max_iters))
+
+
+def config_max_iters(config: str, cfg_options: Sequence[str] = ()) -> int:
+    """``train_cfg.max_iters`` of ``config`` after ``key=value`` overrides."""
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in cfg_options))
+    return int(cfg.train_cfg.max_iters)
+
+
+def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = (),
+          reports: int = 10) -> str:
+    """Train ``config`` into ``work_dir`` (its own schedule), unless that is already done.
+
+    An unfinished run in ``work_dir`` is resumed. The full log goes to ``work_dir/train.log``;
+    the console gets about ``reports`` progress lines and every validation result.
+
+    Returns:
+        The final checkpoint.
+    """
+    max_iters = config_max_iters(config, cfg_options)
+    if is_finished(work_dir, max_iters):
+        print(f'  {name}: already trained ({final_checkpoint(work_dir, max_iters)})')
+        return final_checkpoint(work_dir, max_iters)
+    if not osp.isfile(TRAIN_TOOL):
+        raise FileNotFoundError(f'{TRAIN_TOOL} not found: run from a ktan-det source checkout')
+    os.makedirs(work_dir, exist_ok=True)
+    command = [sys.executable, TRAIN_TOOL, config, '--work-dir', work_dir]
+    if cfg_options:
+        command += ['--cfg-options', *cfg_options]
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        command.append('--resume')
+        print(f'  {name}: resuming the unfinished run in {work_dir}')
+    log_path = osp.join(work_dir, 'train.log')
+    start, every = time.time(), max(1, max_iters // reports)
+    with open(log_path, 'a') as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, cwd=REPO_ROOT)
+        for line in process.stdout:
+            log.write(line)
+            _report(line, name, every, start)
+        if process.wait() != 0:
+            log.flush()
+            with open(log_path) as f:
+                tail = ''.join(f.readlines()[-25:])
+            raise RuntimeError(f'{name}: training failed (exit {process.returncode}); '
+                               f'full log: {log_path}\n{tail}')
+    print(f'  {name}: done in {(time.time() - start) / 60:.1f} min')
+    return final_checkpoint(work_dir, max_iters)
+
+
+def _report(line: str, name: str, every: int, start: float) -> None:
+    match = _TRAIN_LINE.search(line)
+    if match and int(match.group(1)) % every == 0:
+        done, total, eta, loss = match.groups()
+        print(f'  {name}: iter {done}/{total}  loss {float(loss):.3f}  '
+              f'elapsed {(time.time() - start) / 60:.1f} min  eta {eta}', flush=True)
+    match = _VAL_LINE.search(line)
+    if match:
+        print(f'  {name}: val bbox mAP {float(match.group(1)):.3f}', flush=True)
+
+
+def scalar_logs(work_dir: str) -> List[Dict]:
+    """Every row MMEngine logged to ``vis_data/scalars.json`` in ``work_dir``, all runs
+    (a resumed run writes a second timestamped directory) in time order."""
+    rows = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            rows.extend(json.loads(line) for line in f if line.strip())
+    return rows
+
+
+def final_metrics(work_dir: str) -> Optional[Dict[str, float]]:
+    """The last validation metrics logged in ``work_dir`` (``coco/...`` keys), or None."""
+    for row in reversed(scalar_logs(work_dir)):
+        if 'coco/bbox_mAP' in row:
+            return {k: v for k, v in row.items() if k.startswith('coco/')}
+    return None
