@@ -31,3 +31,10 @@ param_scheduler = dict(
     discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=False)
+custom_hooks = [
+    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)),
+    dict(type='TeacherGuardHook'),
+    dict(type='DistillationMonitorHook'),
+    dict(type='RandomStateHook'),
+    dict(type='StudentExportHook'),
+]

@@ -4,7 +4,7 @@ Importing the package registers its datasets, models, losses, hooks and optimize
 in MMDetection's registries, and allow-lists the types MMEngine checkpoints hold for torch's
 safe loading.
 """
-from . import datasets, engine, losses, models  # noqa: F401  (registration)
+from . import datasets, engine, hooks, losses, models  # noqa: F401  (registration)
 from .utils.safe_load import register_checkpoint_safe_globals
 from .version import __version__
 

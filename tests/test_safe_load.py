@@ -6,7 +6,7 @@ import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from ktan_det.models.teacher import TeacherCheckpointError, read_checkpoint_state_dict
+from ktan_det.models.teacher import TeacherCheckpointError, read_teacher_checkpoint
 
 
 class _Payload:
@@ -41,7 +41,7 @@ def test_arbitrary_object_is_refused_and_never_runs(tmp_path):
         _load_checkpoint(str(path), map_location='cpu')
     with pytest.raises(TeacherCheckpointError, match=f'{path} could not be read.*'
                        'UnpicklingError'):
-        read_checkpoint_state_dict(str(path))
+        read_teacher_checkpoint(str(path))
     assert not os.path.exists(marker)
 
 

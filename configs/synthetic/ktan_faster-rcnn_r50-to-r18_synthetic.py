@@ -33,3 +33,10 @@ param_scheduler = dict(
 # DistributedDataParallel wrapper, and the runner calls the distiller's train_step.
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=False)
+custom_hooks = [
+    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)),
+    dict(type='TeacherGuardHook'),
+    dict(type='DistillationMonitorHook'),
+    dict(type='RandomStateHook'),
+    dict(type='StudentExportHook'),
+]

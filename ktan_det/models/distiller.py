@@ -5,6 +5,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmengine.config import ConfigDict
@@ -134,6 +135,8 @@ class KTANDistiller(BaseModel):
         # Multipliers of the KTAN loss weights, set by KTANLossWeightHook (1 = config weight).
         self.loss_scales = {name: 1.0 for name in KTAN_LOSS_NAMES}
         self.num_skipped_steps = 0
+        # Set by DistillationMonitorHook: also log the per-level feature distances.
+        self.log_level_distances = False
 
         self.taps = StudentTaps(self.student)
         self._round_trip_teacher_neck = False
@@ -217,6 +220,10 @@ class KTANDistiller(BaseModel):
                         targets, student_feats, optim_wrapper['discriminator']))
                 losses.update(self._ktan_losses(distilling, inputs, data_samples,
                                                 teacher_feats, targets, student_feats))
+                if self.log_level_distances:
+                    log_vars.update({
+                        f'feat_dist_l{lvl}': F.mse_loss(s.detach(), t)
+                        for lvl, s, t in zip(self.tap_levels, student_feats, targets)})
         total, parsed = self.parse_losses(losses)
         if self._all_ranks_finite(total):
             student_wrapper.update_params(total)

@@ -41,8 +41,9 @@ def _listed(keys) -> str:
     return ', '.join(keys[:MAX_LISTED_KEYS]) + more
 
 
-def read_checkpoint_state_dict(path: str) -> dict:
-    """The state dict of a detector checkpoint (local path or URL), loaded safely on the CPU."""
+def read_teacher_checkpoint(path: str) -> Tuple[dict, dict]:
+    """The state dict and the meta of a detector checkpoint (local path or URL), loaded safely
+    on the CPU, with errors that name the file."""
     if not _is_remote(path) and not osp.isfile(path):
         raise TeacherCheckpointError(
             f'teacher checkpoint {path} does not exist: train a teacher first (see README) or '
@@ -58,7 +59,8 @@ def read_checkpoint_state_dict(path: str) -> dict:
                                      'not a state dict')
     state_dict = checkpoint.get('state_dict', checkpoint)
     # Checkpoints saved from a DDP-wrapped model carry a `module.` prefix.
-    return {(k[7:] if k.startswith('module.') else k): v for k, v in state_dict.items()}
+    state_dict = {(k[7:] if k.startswith('module.') else k): v for k, v in state_dict.items()}
+    return state_dict, checkpoint.get('meta') or {}
 
 
 def check_state_dict_matches(model: nn.Module, state_dict: dict, path: str) -> None:
@@ -93,7 +95,7 @@ def build_frozen_teacher(model_cfg: ConfigDict, checkpoint: Optional[str]) -> nn
     """
     teacher = MODELS.build(model_cfg)
     if checkpoint is not None:
-        state_dict = read_checkpoint_state_dict(checkpoint)
+        state_dict, _ = read_teacher_checkpoint(checkpoint)
         check_state_dict_matches(teacher, state_dict, checkpoint)
         teacher.load_state_dict(state_dict, strict=True)
         teacher._is_init = True

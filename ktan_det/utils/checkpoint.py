@@ -11,13 +11,37 @@ PLAIN_META_KEYS = ('dataset_meta', 'experiment_name', 'mmengine_version', 'iter'
                    'seed', 'time')
 
 
+def plain(value):
+    """Lists, dicts, strings and numbers only (tuples become lists, numpy scalars numbers)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if hasattr(value, 'item'):
+        return value.item()
+    return value
+
+
+def save_lean_checkpoint(state_dict: dict, meta: dict, dst: str) -> str:
+    """Save ``dict(meta=plain(meta), state_dict=...)`` to ``dst``.
+
+    The file is written next to ``dst`` and renamed into place, so an interrupted save never
+    leaves a truncated checkpoint behind (or replaces a good one with it).
+    """
+    if any(not torch.isfinite(v).all() for v in state_dict.values()
+           if torch.is_tensor(v) and v.is_floating_point()):
+        raise ValueError(f'refusing to write {dst}: the weights hold NaN or inf values')
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    tmp = f'{dst}.tmp-{os.getpid()}'
+    torch.save(dict(meta=plain(meta), state_dict=state_dict), tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
 def save_weights(src: str, dst: str, prefix: Optional[str] = None,
                  meta: Optional[dict] = None) -> str:
-    """Save the ``state_dict`` of checkpoint ``src`` (optionally only the keys under ``prefix``,
-    which is stripped) to ``dst``, with plain metadata and nothing else.
-
-    The file is written next to ``dst`` first and renamed into place, so an interrupted save
-    never leaves a truncated checkpoint behind.
+    """Save the weights of checkpoint ``src`` (optionally only those under ``prefix``, which is
+    stripped) to ``dst`` with plain metadata and nothing else.
 
     Args:
         src: A checkpoint saved by MMEngine.
@@ -33,22 +57,4 @@ def save_weights(src: str, dst: str, prefix: Optional[str] = None,
             raise KeyError(f'checkpoint {src} has no weights under {prefix!r}')
     old_meta = checkpoint.get('meta') or {}
     new_meta = {k: old_meta[k] for k in PLAIN_META_KEYS if k in old_meta}
-    if 'dataset_meta' in new_meta:
-        new_meta['dataset_meta'] = _plain(new_meta['dataset_meta'])
-    new_meta.update(meta or {})
-    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
-    tmp = f'{dst}.tmp-{os.getpid()}'
-    torch.save(dict(meta=new_meta, state_dict=state_dict), tmp)
-    os.replace(tmp, dst)
-    return dst
-
-
-def _plain(value):
-    """Lists, dicts, strings and numbers only (tuples become lists, numpy scalars numbers)."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, 'item'):
-        return value.item()
-    return value
+    return save_lean_checkpoint(state_dict, {**new_meta, **(meta or {})}, dst)

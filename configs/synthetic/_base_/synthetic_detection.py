@@ -83,3 +83,4 @@ default_hooks = dict(
                     save_best='coco/bbox_mAP', rule='greater'))
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
+custom_hooks = [dict(type='RandomStateHook')]

@@ -1,0 +1,126 @@
+"""Guard the teacher: its weights are its checkpoint's, it stays frozen, resumes keep it."""
+import hashlib
+import warnings
+from typing import Optional
+
+import torch
+from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
+
+from ..models.teacher import MAX_LISTED_KEYS, TeacherCheckpointError, read_teacher_checkpoint
+from .loss_weight_schedule import ktan_model
+
+META_KEY = 'ktan_teacher'
+
+
+def file_sha256(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@HOOKS.register_module()
+class TeacherGuardHook(Hook):
+    """Make sure the teacher a run distils from is the one it claims to be.
+
+    - Before training (after the runner's ``init_weights`` and any resume), the teacher's weights
+      must equal its checkpoint's, tensor for tensor, and its classes (names and order, from the
+      checkpoint's ``dataset_meta``) must be the training set's; otherwise a clear error names
+      what differs.
+    - Every checkpoint records the teacher's path, SHA-256 and config under
+      ``meta['ktan_teacher']``; resuming from a checkpoint recorded with another teacher file is
+      refused.
+    - Throughout training the teacher stays in eval mode with no gradients (a change is undone,
+      with a warning).
+    - With ``evaluate=True`` the teacher is evaluated on the val set once at the start and its
+      metrics are logged as ``teacher/...``.
+
+    Args:
+        evaluate: Evaluate the teacher once before training.
+    """
+
+    priority = 'VERY_HIGH'
+
+    def __init__(self, evaluate: bool = False) -> None:
+        self.evaluate = evaluate
+        self.record: Optional[dict] = None
+
+    def before_run(self, runner) -> None:
+        model = ktan_model(runner)
+        path = model.teacher_ckpt
+        self.record = dict(
+            path=path,
+            sha256=file_sha256(path) if path and not path.startswith(('http:', 'https:'))
+            else None,
+            config=str(model.teacher_cfg_path or 'dict'))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        if not runner._resume:
+            return
+        saved = checkpoint.get('meta', {}).get(META_KEY)
+        if saved is None or self.record is None:
+            return
+        if saved.get('sha256') != self.record['sha256']:
+            raise TeacherCheckpointError(
+                f'refusing to resume: the checkpoint was trained with teacher {saved["path"]} '
+                f'(sha256 {saved["sha256"]}), but model.teacher_ckpt is now '
+                f'{self.record["path"]} (sha256 {self.record["sha256"]}). Resume with the same '
+                'teacher, or start a new run')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint.setdefault('meta', {})[META_KEY] = dict(self.record or {})
+
+    def before_train(self, runner) -> None:
+        model = ktan_model(runner)
+        if model.teacher_ckpt is None:
+            return  # the distiller refuses to train; its error says why
+        expected, meta = read_teacher_checkpoint(model.teacher_ckpt)
+        actual = model.teacher.state_dict()
+        differing = [k for k, v in expected.items()
+                     if k not in actual or not torch.equal(actual[k].cpu(), v.cpu())]
+        if differing:
+            raise TeacherCheckpointError(
+                f'the teacher no longer holds the weights of {model.teacher_ckpt}: '
+                f'{len(differing)} tensors differ ({", ".join(differing[:MAX_LISTED_KEYS])}). '
+                'Something re-initialised or loaded over it (init_cfg, load_from)?')
+        self._check_classes(runner, model.teacher_ckpt, meta)
+        if self.evaluate:
+            self._evaluate_teacher(runner, model)
+
+    def _check_classes(self, runner, teacher_ckpt: str, meta: dict) -> None:
+        teacher_classes = (meta.get('dataset_meta') or {}).get('classes')
+        dataset = getattr(runner.train_dataloader, 'dataset', None)
+        student_classes = getattr(dataset, 'metainfo', {}).get('classes')
+        if teacher_classes is None or student_classes is None:
+            return
+        if list(teacher_classes) != list(student_classes):
+            mismatch = next((i for i, (a, b) in enumerate(zip(teacher_classes, student_classes))
+                             if a != b), min(len(teacher_classes), len(student_classes)))
+            raise TeacherCheckpointError(
+                f'teacher {teacher_ckpt} was trained on {len(teacher_classes)} classes, the '
+                f'student trains on {len(student_classes)}, and they first differ at index '
+                f'{mismatch}: the classes must be the same, in the same order')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        teacher = ktan_model(runner).teacher
+        if teacher.training:
+            teacher.eval()
+            warnings.warn('TeacherGuardHook: the teacher was in train mode; set back to eval')
+        if any(p.requires_grad for p in teacher.parameters()):
+            teacher.requires_grad_(False)
+            warnings.warn('TeacherGuardHook: teacher parameters required gradients; frozen again')
+
+    @torch.no_grad()
+    def _evaluate_teacher(self, runner, model) -> None:
+        loop = runner.val_loop
+        for data_batch in loop.dataloader:
+            data = model.data_preprocessor(data_batch, False)
+            outputs = model.teacher(data['inputs'], data['data_samples'], mode='predict')
+            loop.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        metrics = loop.evaluator.evaluate(len(loop.dataloader.dataset))
+        for key, value in metrics.items():
+            runner.message_hub.update_scalar(f'teacher/{key}', value)
+        runner.logger.info('teacher on the val set: ' + '  '.join(
+            f'{k}: {v:.4f}' for k, v in metrics.items() if isinstance(v, float)))

@@ -1,0 +1,102 @@
+"""Export the student of a KTAN run as a plain MMDetection model (config + checkpoint)."""
+import copy
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+from mmengine.config import Config, ConfigDict
+from mmengine.runner.checkpoint import _load_checkpoint
+
+from ..datasets.synthetic_coco import SyntheticCocoDataset
+from .checkpoint import save_lean_checkpoint
+
+STUDENT_PREFIX = 'student.'
+KTAN_ONLY_KEYS = ('custom_imports', 'model_wrapper_cfg', 'load_from', 'resume')
+KTAN_HOOKS = ('KTANLossWeightHook', 'TeacherGuardHook', 'DistillationMonitorHook',
+              'StudentExportHook', 'RandomStateHook')
+
+
+def _plain_datasets(node) -> None:
+    """Turn ktan_det's synthetic dataset type into MMDetection's CocoDataset, in place."""
+    if isinstance(node, dict):
+        if node.get('type') == 'SyntheticCocoDataset':
+            node['type'] = 'CocoDataset'
+            node.pop('generate', None)
+            node['metainfo'] = dict(classes=list(SyntheticCocoDataset.METAINFO['classes']),
+                                    palette=list(SyntheticCocoDataset.METAINFO['palette']))
+        for value in node.values():
+            _plain_datasets(value)
+    elif isinstance(node, list):
+        for value in node:
+            _plain_datasets(value)
+
+
+def student_config(cfg: Config) -> Config:
+    """The distiller config ``cfg`` as a plain MMDetection config of its student.
+
+    The model is the student; the student's optimizer and LR schedule become the config's own;
+    data, evaluation and runtime stay; everything that needs ktan_det goes.
+    """
+    plain = copy.deepcopy(cfg.to_dict())
+    if plain['model'].get('type') != 'KTANDistiller':
+        raise ValueError(f'expected a KTANDistiller config, got model type '
+                         f'{plain["model"].get("type")}')
+    plain['model'] = plain['model']['student']
+    for key in KTAN_ONLY_KEYS:
+        plain.pop(key, None)
+    plain['custom_hooks'] = [h for h in plain.get('custom_hooks', [])
+                             if h.get('type') not in KTAN_HOOKS]
+    optim = plain.get('optim_wrapper', {})
+    if optim.get('constructor') == 'KTANOptimWrapperConstructor':
+        shared = {k: v for k, v in optim.items()
+                  if k not in ('constructor', 'student', 'discriminator')}
+        plain['optim_wrapper'] = {**shared, **optim['student']}
+    if isinstance(plain.get('param_scheduler'), dict) and 'student' in plain['param_scheduler']:
+        plain['param_scheduler'] = plain['param_scheduler']['student']
+    _plain_datasets(plain)
+    return Config(plain)
+
+
+def export_student(state_dict: dict, cfg: Config, out_dir: str,
+                   meta: Optional[dict] = None) -> Tuple[str, str]:
+    """Write ``student.pth`` and ``student_config.py`` into ``out_dir``.
+
+    The checkpoint holds the student's weights and plain metadata only, so stock MMDetection
+    (without ktan_det) loads it under torch's safe loading: ``tools/test.py``,
+    ``DetInferencer``.
+
+    Args:
+        state_dict: The distiller's state dict (keys under ``student.``).
+        cfg: The distiller's config.
+        out_dir: Output directory.
+        meta: Metadata to store (e.g. ``dataset_meta``).
+
+    Returns:
+        The checkpoint and config paths.
+    """
+    weights = {k[len(STUDENT_PREFIX):]: v.detach().cpu() for k, v in state_dict.items()
+               if k.startswith(STUDENT_PREFIX)}
+    if not weights:
+        raise KeyError('no student weights (keys starting with "student.") to export')
+    os.makedirs(out_dir, exist_ok=True)
+    config_path = osp.join(out_dir, 'student_config.py')
+    student_config(cfg).dump(config_path)
+    checkpoint_path = save_lean_checkpoint(weights, meta or {},
+                                           osp.join(out_dir, 'student.pth'))
+    return checkpoint_path, config_path
+
+
+def export_student_checkpoint(checkpoint: str, out_dir: str,
+                              cfg: Optional[Config] = None) -> Tuple[str, str]:
+    """:func:`export_student` from a saved distiller checkpoint; its config comes from the
+    checkpoint's ``meta['cfg']`` unless ``cfg`` is given."""
+    saved = _load_checkpoint(checkpoint, map_location='cpu')
+    meta = saved.get('meta') or {}
+    if cfg is None:
+        if 'cfg' not in meta:
+            raise KeyError(f'checkpoint {checkpoint} carries no config (meta["cfg"]); pass the '
+                           'config the run used')
+        cfg = Config.fromstring(meta['cfg'], file_format='.py')
+    export_meta = dict(dataset_meta=meta.get('dataset_meta', {}), exported_from=checkpoint,
+                       iter=meta.get('iter'), epoch=meta.get('epoch'))
+    return export_student(saved['state_dict'], cfg, out_dir, export_meta)

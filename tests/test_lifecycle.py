@@ -1,0 +1,130 @@
+"""Resume, export, non-finite steps: the training lifecycle end to end on tiny models."""
+import os.path as osp
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import mmdet
+import pytest
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
+
+from ktan_det.utils.runs import scalar_logs
+
+from conftest import KTAN_CFG, REPO, dump_config, load_tool, tiny_run_config
+
+train_tool, export_tool = load_tool('train'), load_tool('export_student')
+
+
+def _tiny_ktan(tiny_data, teacher_ckpt, work_dir, max_iters, interval):
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, work_dir, max_iters=max_iters)
+    cfg.model.teacher_ckpt = teacher_ckpt
+    cfg.model.train_cfg = dict(tgn_iters=1, adv_start_iter=0, disc_steps=1)
+    cfg.default_hooks.checkpoint.interval = interval
+    cfg.train_cfg.val_interval = 100  # no validation: it would only cost time here
+    cfg.randomness = dict(seed=0, deterministic=True)
+    return cfg
+
+
+def _losses_by_iter(work_dir):
+    return {row['step']: row['loss'] for row in scalar_logs(work_dir) if 'loss' in row}
+
+
+def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tiny_data, tiny_teacher_ckpt,
+                                                                  tmp_path):
+    straight = str(tmp_path / 'straight')
+    config = dump_config(_tiny_ktan(tiny_data, tiny_teacher_ckpt, straight, 6, 3),
+                         tmp_path / 'straight.py')
+    train_tool.main([config, '--cfg-options', 'experiment_name=straight'])
+    resumed = str(tmp_path / 'resumed')
+    config = dump_config(_tiny_ktan(tiny_data, tiny_teacher_ckpt, resumed, 6, 3),
+                         tmp_path / 'resumed.py')
+    # "Killed" after iteration 3: the first process ran only that far.
+    train_tool.main([config, '--cfg-options', 'train_cfg.max_iters=3',
+                     'experiment_name=first_half'])
+    runner = train_tool.main([config, '--resume', '--cfg-options',
+                              'experiment_name=second_half'])
+    assert runner.iter == 6
+    expected, got = _losses_by_iter(straight), _losses_by_iter(resumed)
+    assert sorted(got) == sorted(expected) == [1, 2, 3, 4, 5, 6]
+    for step in (4, 5, 6):
+        assert got[step] == pytest.approx(expected[step], rel=1e-5), step
+    final_a = torch.load(osp.join(straight, 'iter_6.pth'))['state_dict']
+    final_b = torch.load(osp.join(resumed, 'iter_6.pth'))['state_dict']
+    for key in final_a:
+        torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
+
+
+STOCK_MMDET = textwrap.dedent('''
+    import runpy, sys
+
+    class NoKtan:
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] == 'ktan_det':
+                raise ImportError('ktan_det is not installed in this environment')
+
+    sys.meta_path.insert(0, NoKtan())
+    config, checkpoint, image, work_dir, test_tool = sys.argv[1:]
+    from mmdet.apis import DetInferencer
+    inferencer = DetInferencer(model=config, weights=checkpoint, device='cpu',
+                               show_progress=False)
+    result = inferencer(image, no_save_vis=True)
+    print('inferencer predictions:', len(result['predictions'][0]['bboxes']))
+    sys.argv = [test_tool, config, checkpoint, '--work-dir', work_dir]
+    runpy.run_path(test_tool, run_name='__main__')
+    assert not [m for m in sys.modules if m.startswith('ktan_det')]
+    print('STOCK MMDETECTION OK')
+''')
+
+
+def test_exported_student_runs_in_stock_mmdetection(tiny_data, tiny_teacher_ckpt, tmp_path):
+    work_dir = str(tmp_path / 'work')
+    config = dump_config(_tiny_ktan(tiny_data, tiny_teacher_ckpt, work_dir, 2, 2),
+                         tmp_path / 'ktan.py')
+    train_tool.main([config, '--cfg-options', 'experiment_name=export'])
+    hook_ckpt = osp.join(work_dir, 'student_export', 'student.pth')
+    tool_ckpt, tool_cfg = export_tool.main([osp.join(work_dir, 'iter_2.pth'),
+                                            str(tmp_path / 'exported')])
+    a, b = torch.load(hook_ckpt)['state_dict'], torch.load(tool_ckpt)['state_dict']
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    test_py = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
+    image = osp.join(tiny_data, 'val', '000000.png')
+    result = subprocess.run(
+        [sys.executable, '-c', STOCK_MMDET, tool_cfg, tool_ckpt, image,
+         str(tmp_path / 'stock'), test_py],
+        capture_output=True, text=True, cwd=str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'STOCK MMDETECTION OK' in result.stdout
+    assert 'coco/bbox_mAP' in result.stdout + result.stderr
+
+
+def test_non_finite_loss_skips_the_step_and_training_goes_on(tiny_data, tiny_teacher_ckpt,
+                                                             tmp_path):
+    cfg = _tiny_ktan(tiny_data, tiny_teacher_ckpt, str(tmp_path), 4, 4)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    batch = pseudo_collate([dataset[0], dataset[1]])
+    MessageHub.get_current_instance().update_info('iter', 2)
+    healthy = model.loss_imitation.forward
+    model.loss_imitation.forward = lambda *args: healthy(*args) * float('nan')
+    before = {k: v.clone() for k, v in model.student.state_dict().items()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        logs = model.train_step(batch, optim)
+    assert any('non-finite loss (loss, loss_imitation)' in str(w.message) for w in caught)
+    assert logs['skipped_steps'] == 1 and model.num_skipped_steps == 1
+    after = model.student.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.student.parameters())
+    model.loss_imitation.forward = healthy
+    logs = model.train_step(batch, optim)
+    assert torch.isfinite(logs['loss']) and 'skipped_steps' not in logs
+    assert any(not torch.equal(before[k], v) for k, v in model.student.state_dict().items())
