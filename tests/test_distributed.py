@@ -1,0 +1,90 @@
+"""Two CPU processes with the gloo backend train KTAN through MMEngine's
+MMSeparateDistributedDataParallel, as the configs ask for on GPUs."""
+import os.path as osp
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
+from mmengine.model import MMSeparateDistributedDataParallel
+from mmengine.optim import build_optim_wrapper
+from mmengine.runner.checkpoint import get_state_dict
+from mmengine.registry import init_default_scope
+
+from conftest import KTAN_CFG, tiny_run_config
+
+STEPS = 3
+
+
+def _ktan_cfg(tiny_data, teacher_ckpt, work_dir):
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, work_dir)
+    cfg.model.teacher_ckpt = teacher_ckpt
+    cfg.model.train_cfg = dict(tgn_iters=1, adv_start_iter=0, disc_steps=1)
+    # Take every anchor and proposal instead of random samples: then the shards' gradients
+    # average to the combined batch's, up to how each loss normalises over its samples.
+    student = cfg.model.student
+    student.train_cfg.rpn.sampler.num = 100000
+    student.train_cfg.rcnn.sampler.num = 100000
+    for pipeline in (cfg.train_dataloader.dataset.pipeline, ):
+        for transform in pipeline:
+            if transform['type'] == 'RandomFlip':
+                transform['prob'] = 0.0
+    return cfg
+
+
+def _train(model, optim, batches, wrapper=None):
+    for step in range(STEPS):
+        MessageHub.get_current_instance().update_info('iter', 1 + step)
+        (wrapper or model).train_step(batches[step], optim)
+
+
+def _worker(rank, world_size, init_file, cfg_text, batches, out_dir):
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    torch.set_num_threads(1)
+    import ktan_det  # noqa: F401  (a spawned process starts afresh)
+    init_default_scope('mmdet')
+    cfg = Config.fromstring(cfg_text, '.py')
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.train()
+    # The test's own wrapper settings: no device_ids on a CPU (the runner would add them).
+    wrapper = MMSeparateDistributedDataParallel(model, broadcast_buffers=False,
+                                                find_unused_parameters=False)
+    optim = build_optim_wrapper(wrapper, cfg.optim_wrapper)
+    _train(model, optim, [b[rank] for b in batches], wrapper)
+    # MMEngine's get_state_dict drops the wrappers' `module.`, as in its checkpoints.
+    torch.save(get_state_dict(model), osp.join(out_dir, f'rank{rank}.pth'))
+    dist.destroy_process_group()
+
+
+def test_two_gloo_ranks_agree_and_match_the_combined_batch(tiny_data, tiny_teacher_ckpt,
+                                                           tmp_path):
+    cfg = _ktan_cfg(tiny_data, tiny_teacher_ckpt, str(tmp_path))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    samples = [[dataset[4 * s + i] for i in range(4)] for s in range(STEPS)]
+    shards = [[pseudo_collate(s[:2]), pseudo_collate(s[2:])] for s in samples]
+    mp.spawn(_worker, args=(2, str(tmp_path / 'init'), cfg.pretty_text, shards, str(tmp_path)),
+             nprocs=2, join=True)
+    rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
+
+    torch.manual_seed(0)
+    reference = MODELS.build(cfg.model)
+    reference.init_weights()
+    initial = {k: v.clone() for k, v in reference.state_dict().items()}
+    reference.train()
+    _train(reference, build_optim_wrapper(reference, cfg.optim_wrapper),
+           [pseudo_collate(s) for s in samples])
+    combined = reference.state_dict()
+
+    for part in ('student.', 'discriminator.'):
+        keys = [k for k in rank0 if k.startswith(part) and rank0[k].is_floating_point()]
+        assert all(torch.equal(rank0[k], rank1[k]) for k in keys), f'{part} differs by rank'
+        update = torch.cat([(combined[k] - initial[k]).flatten() for k in keys])
+        gap = torch.cat([(rank0[k] - combined[k]).flatten() for k in keys])
+        assert update.norm() > 0, f'{part} did not train'
+        assert gap.norm() < 0.01 * update.norm(), (part, gap.norm(), update.norm())
