@@ -1,0 +1,84 @@
+"""Bad configurations fail at build time with an error that names the problem."""
+import copy
+
+import pytest
+from mmdet.registry import MODELS
+from mmengine.optim import build_optim_wrapper
+
+from ktan_det.models import DistillationSetupError
+
+from conftest import KTAN_CFG, tiny_run_config
+
+
+@pytest.fixture
+def cfg(tiny_data, tiny_teacher_ckpt, tmp_path):
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, str(tmp_path))
+    cfg.model.teacher_ckpt = None  # structure checks need no weights
+    return cfg
+
+
+def _fails(cfg, match, error=DistillationSetupError):
+    with pytest.raises(error, match=match):
+        MODELS.build(cfg.model)
+
+
+def test_different_classes(cfg):
+    cfg.model.student.roi_head.bbox_head.num_classes = 5
+    _fails(cfg, 'teacher predicts 8 classes and student 5')
+
+
+def test_different_input_normalisation(cfg):
+    cfg.model.student.data_preprocessor.bgr_to_rgb = False
+    cfg.model.data_preprocessor = None
+    _fails(cfg, 'data_preprocessor.bgr_to_rgb is True for the teacher and False')
+
+
+def test_tap_level_out_of_range_or_repeated(cfg):
+    cfg.model.tap_levels = [0, 5]
+    _fails(cfg, r'tap_levels=\[0, 5\] is out of range.*0..4')
+    cfg.model.tap_levels = [1, 1]
+    _fails(cfg, 'distinct')
+
+
+def test_different_number_of_neck_levels(cfg):
+    cfg.model.student.neck.num_outs = 4
+    cfg.model.student.rpn_head.anchor_generator.strides = [4, 8, 16, 32]
+    _fails(cfg, 'teacher neck has 5 output levels and student neck 4')
+
+
+def test_student_without_neck(cfg):
+    student = cfg.model.student
+    student.pop('neck')
+    student.rpn_head.in_channels = 64
+    _fails(cfg, 'student .* has no neck')
+
+
+def test_cascade_heads_are_refused_for_soft_labels(cfg):
+    teacher = copy.deepcopy(cfg.model.teacher)
+    cascade_student = copy.deepcopy(cfg.model.student)
+    stage = cascade_student['roi_head']
+    cascade_student['roi_head'] = dict(
+        type='CascadeRoIHead', num_stages=1, stage_loss_weights=[1],
+        bbox_roi_extractor=stage['bbox_roi_extractor'], bbox_head=[stage['bbox_head']])
+    cascade_student['train_cfg']['rcnn'] = [cascade_student['train_cfg']['rcnn']]
+    cascade_student['type'] = 'CascadeRCNN'
+    cfg.model.student, cfg.model.teacher = cascade_student, teacher
+    _fails(cfg, 'soft labels support StandardRoIHead.*student has CascadeRoIHead.*'
+           'loss_soft=None')
+    cfg.model.loss_soft = None
+    assert MODELS.build(cfg.model).loss_soft is None
+
+
+def test_adversarial_training_without_a_discriminator_optimizer(cfg):
+    model = MODELS.build(cfg.model)
+    optim_cfg = copy.deepcopy(cfg.optim_wrapper)
+    optim_cfg.pop('discriminator')
+    with pytest.raises(ValueError, match="no 'discriminator' entry"):
+        build_optim_wrapper(model, optim_cfg)
+    cfg.model.discriminator = None
+    _fails(cfg, 'loss_adv needs a discriminator')
+
+
+def test_unknown_train_cfg_keys(cfg):
+    cfg.model.train_cfg = dict(tgn_iters=10, adv_start=3)
+    _fails(cfg, r"unknown KTAN train_cfg keys: \['adv_start'\]")

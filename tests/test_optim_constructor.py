@@ -1,0 +1,45 @@
+import pytest
+from mmengine.config import Config
+
+from ktan_det.engine import KTANOptimWrapperConstructor
+
+from conftest import KTAN_CFG
+
+
+def _constructor(optim_wrapper):
+    cfg = {k: v for k, v in optim_wrapper.items() if k != 'constructor'}
+    return KTANOptimWrapperConstructor(cfg)
+
+
+def test_amp_flag_makes_both_wrappers_amp():
+    cfg = Config.fromfile(KTAN_CFG)
+    # What `tools/train.py --amp` (ours and MMDetection's) does to the config.
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.loss_scale = 'dynamic'
+    wrappers = _constructor(cfg.optim_wrapper).wrapper_cfgs
+    for key in ('student', 'discriminator'):
+        assert wrappers[key]['type'] == 'AmpOptimWrapper'
+        assert wrappers[key]['loss_scale'] == 'dynamic'
+    assert wrappers['student']['optimizer']['type'] == 'SGD'
+    assert wrappers['discriminator']['optimizer']['type'] == 'Adam'
+
+
+def test_a_wrapper_keeps_its_own_settings():
+    wrappers = KTANOptimWrapperConstructor(dict(
+        type='AmpOptimWrapper', clip_grad=dict(max_norm=1),
+        student=dict(optimizer=dict(type='SGD', lr=0.1)),
+        discriminator=dict(type='OptimWrapper', clip_grad=None,
+                           optimizer=dict(type='Adam', lr=1e-4)))).wrapper_cfgs
+    assert wrappers['student']['clip_grad'] == dict(max_norm=1)
+    assert wrappers['discriminator']['type'] == 'OptimWrapper'
+    assert wrappers['discriminator']['clip_grad'] is None
+
+
+@pytest.mark.parametrize('cfg,match', [
+    (dict(discriminator=dict(optimizer=dict(type='Adam'))), "needs a 'student' entry"),
+    (dict(student=dict(lr=0.1)), 'optim_wrapper.student needs an optimizer'),
+    (dict(student=dict(optimizer=dict(type='SGD')), generator=dict()), "unknown.*generator"),
+])
+def test_bad_optim_wrapper_configs(cfg, match):
+    with pytest.raises(ValueError, match=match):
+        KTANOptimWrapperConstructor(cfg)
