@@ -121,3 +121,18 @@ def dump_config(cfg: Config, path) -> str:
     """Write ``cfg`` as a config file and return its path (tools take files)."""
     cfg.dump(str(path))
     return str(path)
+
+
+@pytest.fixture(scope='session')
+def tiny_ktan_run(tiny_data, tiny_teacher_ckpt, tmp_path_factory):
+    """A finished 3-iteration KTAN run (every loss on) for tests that read runs:
+    ``(config path, work dir, final checkpoint)``."""
+    root = tmp_path_factory.mktemp('ktan_run')
+    work_dir = str(root / 'work')
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, work_dir, max_iters=3)
+    cfg.model.teacher_ckpt = tiny_teacher_ckpt
+    cfg.model.train_cfg = dict(tgn_iters=1, adv_start_iter=0, disc_steps=1)
+    cfg.experiment_name = 'tiny_ktan_run'
+    config = dump_config(cfg, root / 'ktan.py')
+    load_tool('train').main([config])
+    return config, work_dir, osp.join(work_dir, 'iter_3.pth')

@@ -78,7 +78,8 @@ optim_wrapper = dict(
     clip_grad=dict(max_norm=10, norm_type=2))
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
+    # Val metrics logged against the iteration (MMEngine's default is the epoch: 0 here).
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1000, max_keep_ckpts=2,
                     save_best='coco/bbox_mAP', rule='greater'))
 log_processor = dict(by_epoch=False)
