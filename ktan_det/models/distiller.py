@@ -135,6 +135,7 @@ class KTANDistiller(BaseModel):
         # Multipliers of the KTAN loss weights, set by KTANLossWeightHook (1 = config weight).
         self.loss_scales = {name: 1.0 for name in KTAN_LOSS_NAMES}
         self.num_skipped_steps = 0
+        self._logged_keys = set()
         # Set by DistillationMonitorHook: also log the per-level feature distances.
         self.log_level_distances = False
 
@@ -230,7 +231,17 @@ class KTANDistiller(BaseModel):
         else:
             self._skip_step(student_wrapper, total, parsed)
         parsed.update(log_vars)
+        self._forget_stale_logs(parsed)
         return parsed
+
+    def _forget_stale_logs(self, logged: dict) -> None:
+        """Drop the message-hub history of values this step no longer logs (the TGN losses after
+        its stage, the KTAN losses after distillation stops): MMEngine would go on logging their
+        last window average as if they were still computed."""
+        log_scalars = MessageHub.get_current_instance().log_scalars
+        for key in self._logged_keys - logged.keys():
+            log_scalars.pop(f'train/{key}', None)
+        self._logged_keys = set(logged)
 
     def _check_can_train(self, optim_wrapper) -> None:
         if self.teacher_ckpt is None:
