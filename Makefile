@@ -10,3 +10,9 @@ demo: env
 
 test: env
 	$(PYTHON) -m pytest -q
+
+# MMRazor 1.0.0, the benchmarks' peer, into build/bench-packages (never into .venv).
+.PHONY: bench-env
+bench-env: env
+	@test -d build/bench-packages/mmrazor || $(PYTHON) -m pip install --no-deps \
+		--target build/bench-packages -r requirements/benchmarks.txt

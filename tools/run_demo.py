@@ -1,36 +1,23 @@
-"""The embedded demo: synthetic data, a teacher, a plain student and a KTAN student, then a
-table of their bbox mAP on the synthetic val split.
+"""The embedded demo: synthetic data, a teacher, a plain student and a KTAN student, a table
+of their bbox mAP on the synthetic val split, and pictures of the runs.
 
-Every stage is cached in its work directory (re-running skips finished stages and resumes an
-interrupted one). The teacher ends up at a stable path, the default teacher of the synthetic
-KTAN config.
+Runs are cached under WORK_DIR/synthetic (shared with tools/benchmark_quality.py): re-running
+skips finished stages and resumes an interrupted one. The teacher's weights are also copied to
+the stable path the synthetic KTAN config uses by default.
 """
 import argparse
+import os
 import os.path as osp
+import shutil
 import time
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from mmengine.config import Config
 
+from ktan_det.benchmarks.report import mAP_table
+from ktan_det.benchmarks.variants import KTAN_CFG, STUDENT_CFG, ensure_teacher, run_variant
 from ktan_det.datasets import ensure_synthetic_dataset
-from ktan_det.utils.checkpoint import save_weights
-from ktan_det.utils.runs import REPO_ROOT, final_metrics, train
-
-SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
-TEACHER_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r50_fpn_teacher_synthetic.py')
-STUDENT_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r18_fpn_student_synthetic.py')
-KTAN_CFG = osp.join(SYNTHETIC, 'ktan_faster-rcnn_r50-to-r18_synthetic.py')
-METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
-
-
-def mAP_table(rows: Dict[str, Optional[Dict[str, float]]]) -> str:
-    """A Markdown table of COCO bbox metrics, one row per model."""
-    lines = ['| model | ' + ' | '.join(m.replace('bbox_', '') for m in METRICS) + ' |',
-             '|---' * (len(METRICS) + 1) + '|']
-    for name, metrics in rows.items():
-        cells = [f'{metrics[f"coco/{m}"]:.3f}' if metrics else 'n/a' for m in METRICS]
-        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines)
+from ktan_det.utils.runs import REPO_ROOT, config_max_iters, final_checkpoint, final_metrics
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -41,39 +28,56 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _pictures(plain_dir: str, ktan_dir: str, teacher_ckpt: str, data_root: str,
+              out_dir: str) -> List[str]:
+    from plot_curves import main as plot_curves
+    from vis_features import main as vis_features
+    os.makedirs(out_dir, exist_ok=True)
+    curves = plot_curves([plain_dir, ktan_dir, '--labels', 'plain', 'KTAN',
+                          '--out', osp.join(out_dir, 'curves.png')])
+    image = osp.join(data_root, 'val', '000000.png')
+    maps = vis_features([KTAN_CFG, final_checkpoint(ktan_dir, config_max_iters(KTAN_CFG)),
+                         image, '--out', osp.join(out_dir, 'feature_maps.png'),
+                         '--compare', final_checkpoint(plain_dir, config_max_iters(STUDENT_CFG)),
+                         '--labels', 'KTAN student', 'plain student',
+                         '--cfg-options', f'model.teacher_ckpt={teacher_ckpt}'])
+    return [curves, maps]
+
+
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
     start = time.time()
+    runs_root = osp.join(args.work_dir, 'synthetic')
     data = Config.fromfile(STUDENT_CFG)
-    print(f'[1/5] synthetic data set in {data.data_root}')
-    ensure_synthetic_dataset(osp.join(REPO_ROOT, data.data_root), **data.synthetic)
+    data_root = osp.join(REPO_ROOT, data.data_root)
+    print(f'[1/6] synthetic data set in {data_root}')
+    ensure_synthetic_dataset(data_root, **data.synthetic)
 
-    print('[2/5] teacher: Faster R-CNN R-50 FPN from scratch')
-    teacher_dir = osp.join(args.work_dir, 'synthetic_teacher')
-    teacher_ckpt = Config.fromfile(KTAN_CFG).model.teacher_ckpt
-    if not osp.isfile(osp.join(REPO_ROOT, teacher_ckpt)):
-        final = train(TEACHER_CFG, teacher_dir, 'teacher')
-        save_weights(final, osp.join(REPO_ROOT, teacher_ckpt))
-    print(f'  teacher: weights at {teacher_ckpt}')
+    print('[2/6] teacher: Faster R-CNN R-50 FPN, from scratch')
+    teacher_ckpt = ensure_teacher(runs_root)
+    stable = osp.join(REPO_ROOT, Config.fromfile(KTAN_CFG).model.teacher_ckpt)
+    os.makedirs(osp.dirname(stable), exist_ok=True)
+    shutil.copyfile(teacher_ckpt, stable)
+    print(f'  teacher: weights at {stable} (the synthetic KTAN config\'s default teacher)')
 
-    seed = [f'randomness.seed={args.seed}']
-    print('[3/5] plain student: Faster R-CNN R-18 FPN-128 from scratch')
-    student_dir = osp.join(args.work_dir, f'synthetic_student_seed{args.seed}')
-    train(STUDENT_CFG, student_dir, 'plain student', seed)
+    print('[3/6] plain student: Faster R-CNN R-18 with a 128-channel FPN, from scratch')
+    plain_dir = run_variant('plain', args.seed, teacher_ckpt, runs_root)
+    print('[4/6] KTAN student: the same student, distilled from the teacher')
+    ktan_dir = run_variant('ktan', args.seed, teacher_ckpt, runs_root)
 
-    print('[4/5] KTAN student: the same student, distilled from the teacher')
-    ktan_dir = osp.join(args.work_dir, f'synthetic_ktan_seed{args.seed}')
-    train(KTAN_CFG, ktan_dir, 'KTAN student', seed)
-
-    print(f'[5/5] bbox mAP on the synthetic val split (total {(time.time() - start) / 60:.0f} min)')
-    table = mAP_table({'teacher R-50': final_metrics(teacher_dir),
-                       'plain student R-18': final_metrics(student_dir),
+    print('[5/6] pictures')
+    pictures = _pictures(plain_dir, ktan_dir, teacher_ckpt, data_root,
+                         osp.join(args.work_dir, 'demo_pictures'))
+    minutes = (time.time() - start) / 60
+    print(f'[6/6] bbox mAP on the synthetic val split ({minutes:.0f} min in all)')
+    table = mAP_table({'teacher R-50': final_metrics(osp.dirname(teacher_ckpt)),
+                       'plain student R-18': final_metrics(plain_dir),
                        'KTAN student R-18': final_metrics(ktan_dir)})
     print(table)
     out = osp.join(args.work_dir, 'demo_results.md')
     with open(out, 'w') as f:
         f.write(table + '\n')
-    print(f'table saved to {out}; logs and checkpoints under {args.work_dir}')
+    print(f'table: {out}\npictures: {", ".join(pictures)}\nruns: {runs_root}')
     return table
 
 

@@ -114,7 +114,8 @@ class KTANDistiller(BaseModel):
         self.t2s = MODELS.build(dict(type='T2SAdapters', teacher_channels=teacher_channels,
                                      student_channels=student_channels,
                                      num_levels=len(self.tap_levels), **t2s))
-        if self.t2s.is_identity:
+        # T2S feeds the imitation and adversarial losses; soft labels use the teacher's own maps.
+        if self.t2s.is_identity or (loss_imitation is None and loss_adv is None):
             self.tgn_iters = 0
         elif self.tgn_iters <= 0:
             raise DistillationSetupError(

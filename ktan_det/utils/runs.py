@@ -34,11 +34,12 @@ def config_max_iters(config: str, cfg_options: Sequence[str] = ()) -> int:
 
 
 def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = (),
-          reports: int = 10) -> str:
+          reports: int = 10, env: Optional[dict] = None) -> str:
     """Train ``config`` into ``work_dir`` (its own schedule), unless that is already done.
 
     An unfinished run in ``work_dir`` is resumed. The full log goes to ``work_dir/train.log``;
-    the console gets about ``reports`` progress lines and every validation result.
+    the console gets about ``reports`` progress lines and every validation result. ``env``
+    replaces the subprocess's environment.
 
     Returns:
         The final checkpoint.
@@ -60,7 +61,7 @@ def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = ()
     start, every = time.time(), max(1, max_iters // reports)
     with open(log_path, 'a') as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, cwd=REPO_ROOT)
+                                   text=True, cwd=REPO_ROOT, env=env)
         for line in process.stdout:
             log.write(line)
             _report(line, name, every, start)

@@ -1,0 +1,73 @@
+"""Tables and summaries of benchmark results."""
+from typing import Dict, Optional
+
+METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
+
+
+def mAP_table(rows: Dict[str, Optional[Dict[str, float]]]) -> str:
+    """A Markdown table of COCO bbox metrics, one row per model (``None``: not available)."""
+    lines = ['| model | ' + ' | '.join(m.replace('bbox_', '') for m in METRICS) + ' |',
+             '|---' * (len(METRICS) + 1) + '|']
+    for name, metrics in rows.items():
+        cells = [f'{metrics[f"coco/{m}"]:.3f}' if metrics else 'n/a' for m in METRICS]
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def _mean(values):
+    return sum(values) / len(values)
+
+
+def _std(values):
+    if len(values) < 2:
+        return 0.0
+    mean = _mean(values)
+    return (sum((v - mean)**2 for v in values) / (len(values) - 1))**0.5
+
+
+def summarize(results: Dict[str, list], teacher: Dict[str, float],
+              baseline: str = 'plain') -> Dict[str, dict]:
+    """Per variant: mean, sample std and range over seeds of every metric, the share of the
+    teacher-student mAP gap closed, and whether its mAP difference to ``baseline`` exceeds the
+    seed spread (the larger of the two variants' mAP ranges).
+
+    Args:
+        results: ``variant -> [metrics of each seed]`` (``coco/...`` keys).
+        teacher: The teacher's metrics.
+    """
+    summary = {}
+    base = [r['coco/bbox_mAP'] for r in results[baseline]]
+    base_range = max(base) - min(base)
+    gap = teacher['coco/bbox_mAP'] - _mean(base)
+    for variant, runs in results.items():
+        row = {}
+        for metric in METRICS:
+            values = [r[f'coco/{metric}'] for r in runs]
+            row[metric] = dict(mean=_mean(values), std=_std(values),
+                               range=max(values) - min(values), n=len(values))
+        mAP = row['bbox_mAP']
+        diff = mAP['mean'] - _mean(base)
+        spread = max(base_range, mAP['range'])
+        row['gap_closed'] = diff / gap if gap > 0 else float('nan')
+        row['diff'] = diff
+        row['spread'] = spread
+        row['significant'] = variant != baseline and abs(diff) > spread
+        summary[variant] = row
+    return summary
+
+
+def quality_table(summary: Dict[str, dict], teacher: Dict[str, float]) -> str:
+    """Markdown: mean +- std per metric, gap closed, difference vs plain and whether it
+    exceeds the seed spread."""
+    head = ['variant', 'seeds'] + [m.replace('bbox_', '') for m in METRICS] + [
+        'gap closed', 'diff vs plain', '> spread?']
+    lines = ['| ' + ' | '.join(head) + ' |', '|---' * len(head) + '|']
+    lines.append('| teacher | 1 | ' + ' | '.join(f'{teacher[f"coco/{m}"]:.3f}'
+                                                 for m in METRICS) + ' | | | |')
+    for variant, row in summary.items():
+        cells = [f'{row[m]["mean"]:.3f} ± {row[m]["std"]:.3f}' for m in METRICS]
+        verdict = '-' if variant == 'plain' else ('yes' if row['significant'] else 'no')
+        lines.append(f'| {variant} | {row["bbox_mAP"]["n"]} | ' + ' | '.join(cells)
+                     + f' | {100 * row["gap_closed"]:.0f}% | {row["diff"]:+.3f} '
+                     f'(spread {row["spread"]:.3f}) | {verdict} |')
+    return '\n'.join(lines)

@@ -1,0 +1,90 @@
+"""Training-step builders for the speed and memory benchmark: one callable per variant that
+runs a full training step (forward, backward, optimizer updates) on a fixed batch."""
+import copy
+import os.path as osp
+import sys
+from typing import Callable, Optional
+
+import torch
+from mmdet.registry import DATASETS, MODELS
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmengine.logging import MessageHub
+from mmengine.optim import build_optim_wrapper
+
+from ..models.teacher import build_frozen_teacher, teacher_model_cfg
+from .variants import BENCH_PACKAGES, KTAN_CFG, MMRAZOR_LOSSES, STUDENT_CFG, mmrazor_config
+
+SPEED_VARIANTS = ('plain', 'floor', 'ktan', 'ktan-no-imitation', 'ktan-no-adv',
+                  'ktan-no-soft', 'cwd', 'pkd')
+_KTAN_OFF = {'ktan': [], 'ktan-no-imitation': ['loss_imitation'],
+             'ktan-no-adv': ['loss_adv', 'discriminator'], 'ktan-no-soft': ['loss_soft']}
+
+
+def mmrazor_available() -> bool:
+    if osp.isdir(osp.join(BENCH_PACKAGES, 'mmrazor')) and BENCH_PACKAGES not in sys.path:
+        sys.path.insert(0, BENCH_PACKAGES)
+    try:
+        from . import mmrazor_compat  # noqa: F401
+        import mmrazor.models  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def fixed_batch(batch_size: int) -> dict:
+    """The first ``batch_size`` training images of the synthetic set, collated."""
+    cfg = Config.fromfile(STUDENT_CFG)
+    dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+    dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t['type'] != 'RandomFlip']
+    dataset = DATASETS.build(dataset_cfg)
+    return pseudo_collate([dataset[i] for i in range(batch_size)])
+
+
+def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], None]:
+    """A callable running one training step of ``variant`` on ``batch``."""
+    torch.manual_seed(0)
+    if variant in ('plain', 'floor'):
+        student_cfg = Config.fromfile(STUDENT_CFG)
+        student = MODELS.build(student_cfg.model)
+        student.init_weights()
+        student.train()
+        optim = build_optim_wrapper(student, student_cfg.optim_wrapper)
+        teacher = _frozen_teacher(teacher_ckpt) if variant == 'floor' else None
+
+        def step():
+            if teacher is not None:  # the teacher's backbone and neck: every distiller pays it
+                with torch.no_grad():
+                    teacher.extract_feat(student.data_preprocessor(batch, True)['inputs'])
+            student.train_step(batch, optim)
+        return step
+    if variant in _KTAN_OFF:
+        cfg = Config.fromfile(KTAN_CFG)
+        cfg.model.teacher_ckpt = teacher_ckpt
+        for key in _KTAN_OFF[variant]:
+            cfg.model[key] = None
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model.train()
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+        # Past the TGN stage and the adversarial start: every configured loss is on.
+        iteration = model.tgn_iters + model.adv_start_iter
+
+        def step():
+            MessageHub.get_current_instance().update_info('iter', iteration)
+            model.train_step(batch, optim)
+        return step
+    if variant in MMRAZOR_LOSSES:
+        cfg = mmrazor_config(MMRAZOR_LOSSES[variant], teacher_ckpt)
+        model = MODELS.build(cfg.model)
+        model.init_weights()
+        model.train()
+        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+        return lambda: model.train_step(batch, optim)
+    raise KeyError(f'unknown speed variant {variant!r}; expected one of {SPEED_VARIANTS}')
+
+
+def _frozen_teacher(teacher_ckpt: Optional[str]):
+    model_cfg, _ = teacher_model_cfg(Config.fromfile(KTAN_CFG).model.teacher)
+    return build_frozen_teacher(model_cfg, teacher_ckpt)
+

@@ -1,0 +1,150 @@
+"""The distillation variants the benchmarks compare, as configs runnable by tools/train.py.
+
+Every variant trains the same student (configs/synthetic student, same data, schedule and
+optimizer) from the same teacher; they differ only in what is distilled:
+
+- ``plain``: no distillation;
+- ``imitation``, ``soft``, ``adv``: one KTAN component alone (``imitation`` is FitNets-style MSE
+  through the T2S layer);
+- ``ktan``: full KTAN;
+- ``cwd``, ``pkd``: MMRazor 1.0.0's ``FpnTeacherDistill`` with ``ChannelWiseDivergence`` or
+  ``PKDLoss`` on the same FPN levels (a 1x1 conv connector maps the 128-channel student maps to
+  the teacher's 256, MMRazor's way for unequal widths).
+"""
+import hashlib
+import os
+import os.path as osp
+from typing import List, Optional, Tuple
+
+from mmengine.config import Config
+
+from ..utils.checkpoint import save_weights
+from ..utils.runs import REPO_ROOT, train
+
+SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
+TEACHER_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r50_fpn_teacher_synthetic.py')
+STUDENT_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r18_fpn_student_synthetic.py')
+KTAN_CFG = osp.join(SYNTHETIC, 'ktan_faster-rcnn_r50-to-r18_synthetic.py')
+BENCH_PACKAGES = osp.join(REPO_ROOT, 'build', 'bench-packages')
+
+_NO_ADV = ['model.loss_adv=None', 'model.discriminator=None']
+KTAN_VARIANTS = {
+    'plain': None,
+    'imitation': ['model.loss_soft=None', *_NO_ADV],
+    'soft': ['model.loss_imitation=None', *_NO_ADV],
+    'adv': ['model.loss_imitation=None', 'model.loss_soft=None'],
+    'ktan': [],
+}
+# MMRazor's COCO weights, our starting point (see the quality benchmark for the tuning).
+MMRAZOR_LOSSES = {
+    'cwd': dict(type='ChannelWiseDivergence', tau=1.0, loss_weight=10.0),
+    'pkd': dict(type='PKDLoss', loss_weight=6.0, resize_stu=True),
+}
+VARIANTS = tuple(KTAN_VARIANTS) + tuple(MMRAZOR_LOSSES)
+
+
+def config_hash(config: str, options: List[str]) -> str:
+    """A short hash of a config's full text after ``options``: names a cached run."""
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    return hashlib.sha256((cfg.pretty_text + '\n'.join(options)).encode()).hexdigest()[:10]
+
+
+def mmrazor_config(loss: dict, teacher_ckpt: str, num_levels: int = 5) -> Config:
+    """The student config with its model replaced by MMRazor's FpnTeacherDistill."""
+    student = Config.fromfile(STUDENT_CFG)
+    teacher_model = Config.fromfile(TEACHER_CFG).model
+    t_channels, s_channels = teacher_model.neck.out_channels, student.model.neck.out_channels
+    levels = range(num_levels)
+    cfg = student.to_dict()
+    cfg['custom_imports'] = dict(
+        imports=['ktan_det', 'ktan_det.benchmarks.mmrazor_compat', 'mmrazor.models'],
+        allow_failed_imports=False)
+    cfg['model'] = dict(
+        _scope_='mmrazor',
+        type='FpnTeacherDistill',
+        architecture=dict(student.model.to_dict(), _scope_='mmdet'),
+        teacher=dict(teacher_model.to_dict(), _scope_='mmdet'),
+        teacher_ckpt=teacher_ckpt,
+        distiller=dict(
+            type='ConfigurableDistiller',
+            student_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
+            teacher_recorders=dict(fpn=dict(type='ModuleOutputs', source='neck')),
+            connectors={f's_fpn{i}': dict(type='ConvModuleConnector', in_channel=s_channels,
+                                           out_channel=t_channels, act_cfg=None)
+                        for i in levels},
+            distill_losses={f'loss_fpn{i}': dict(loss) for i in levels},
+            loss_forward_mappings={
+                f'loss_fpn{i}': dict(
+                    preds_S=dict(from_student=True, recorder='fpn', data_idx=i,
+                                 connector=f's_fpn{i}'),
+                    preds_T=dict(from_student=False, recorder='fpn', data_idx=i))
+                for i in levels}))
+    return Config(cfg)
+
+
+def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
+                   weight_scale: float = 1.0) -> Tuple[str, List[str]]:
+    """``(config file, cfg_options)`` that train ``variant`` with tools/train.py.
+
+    Args:
+        variant: One of :data:`VARIANTS`.
+        teacher_ckpt: The teacher's checkpoint.
+        out_dir: Where a generated config (MMRazor variants) is written.
+        weight_scale: Multiplier of every distillation loss weight of the variant (tuning).
+    """
+    if variant in KTAN_VARIANTS:
+        options = KTAN_VARIANTS[variant]
+        if options is None:
+            return STUDENT_CFG, []
+        options = [f'model.teacher_ckpt={teacher_ckpt}', *options]
+        if weight_scale != 1.0:
+            model = Config.fromfile(KTAN_CFG).model
+            off = {o.split('=')[0].split('.')[1] for o in options if o.endswith('=None')}
+            options += [f'model.{loss}.loss_weight={model[loss].loss_weight * weight_scale}'
+                        for loss in ('loss_imitation', 'loss_adv', 'loss_soft') if loss not in off]
+        return KTAN_CFG, options
+    if variant not in MMRAZOR_LOSSES:
+        raise KeyError(f'unknown variant {variant!r}; expected one of {VARIANTS}')
+    loss = dict(MMRAZOR_LOSSES[variant])
+    loss['loss_weight'] *= weight_scale
+    os.makedirs(out_dir, exist_ok=True)
+    path = osp.join(out_dir, f'mmrazor_{variant}_x{weight_scale:g}.py')
+    mmrazor_config(loss, teacher_ckpt).dump(path)
+    return path, []
+
+
+def ensure_teacher(work_root: str) -> str:
+    """Train the synthetic teacher once per teacher config (cached by its hash) and return a
+    lean copy of its final weights (``teacher.pth`` in its run directory)."""
+    run_dir = osp.join(work_root, f'teacher_{config_hash(TEACHER_CFG, [])}')
+    lean = osp.join(run_dir, 'teacher.pth')
+    if not osp.isfile(lean):
+        save_weights(train(TEACHER_CFG, run_dir, 'teacher'), lean)
+    return lean
+
+
+def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
+                weight_scale: float = 1.0) -> str:
+    """Train one (variant, seed) run, cached in its own directory under ``work_root`` (named
+    by the variant, the seed and the hash of the run's full config); return the directory."""
+    config, options = variant_config(variant, teacher_ckpt, osp.join(work_root, 'configs'),
+                                     weight_scale)
+    options = [*options, f'randomness.seed={seed}']
+    scale = '' if weight_scale == 1.0 else f'_x{weight_scale:g}'
+    run_dir = osp.join(work_root,
+                       f'{variant}{scale}_seed{seed}_{config_hash(config, options)}')
+    env = mmrazor_env() if variant in MMRAZOR_LOSSES else None
+    train(config, run_dir, f'{variant}{scale} seed {seed}', options, env=env)
+    return run_dir
+
+
+def mmrazor_env() -> dict:
+    """Environment for processes that import MMRazor: its packages on PYTHONPATH."""
+    if not osp.isdir(osp.join(BENCH_PACKAGES, 'mmrazor')):
+        raise FileNotFoundError(
+            f'MMRazor is not installed in {BENCH_PACKAGES}: run `make bench-env` first')
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [BENCH_PACKAGES,
+                                                      env.get('PYTHONPATH')]))
+    return env

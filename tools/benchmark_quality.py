@@ -1,0 +1,100 @@
+"""Distillation quality on the synthetic benchmark: train the teacher once, then every
+(variant, seed) as its own cached run, and report COCO bbox mAP (mean and spread over seeds),
+the share of the teacher-student gap closed, and whether each difference to the plain student
+exceeds the seed spread. Interrupted? Run it again: finished runs are reused, a partial one
+resumes. Writes docs/benchmarks/quality.md and quality.png."""
+import argparse
+import datetime
+import os
+import os.path as osp
+import platform
+import sys
+from typing import List, Optional
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+from ktan_det.benchmarks.report import quality_table, summarize  # noqa: E402
+from ktan_det.benchmarks.variants import (STUDENT_CFG, VARIANTS, ensure_teacher,  # noqa: E402
+                                          run_variant)
+from ktan_det.datasets import ensure_synthetic_dataset  # noqa: E402
+from ktan_det.utils.runs import REPO_ROOT, final_metrics  # noqa: E402
+
+QUICK_VARIANTS = ('plain', 'ktan', 'cwd')
+TUNED = ('ktan', 'cwd', 'pkd')
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true',
+                        help=f'variants {", ".join(QUICK_VARIANTS)} with 2 seeds')
+    parser.add_argument('--variants', nargs='+', choices=VARIANTS, help='variants to run')
+    parser.add_argument('--seeds', nargs='+', type=int, help='seeds (default 0 1 2)')
+    parser.add_argument('--tune', nargs='+', type=float, metavar='SCALE',
+                        help=f'tuning instead: run {", ".join(TUNED)} at seed 0 with their '
+                        'distillation weights multiplied by each SCALE')
+    parser.add_argument('--work-dir', default=osp.join(REPO_ROOT, 'work_dirs', 'synthetic'),
+                        help='cache of runs (shared with the demo)')
+    parser.add_argument('--out-dir', default=osp.join(REPO_ROOT, 'docs', 'benchmarks'),
+                        help='where quality.md and quality.png go')
+    return parser.parse_args(argv)
+
+
+def _chart(summary: dict, teacher: dict, path: str) -> None:
+    names = list(summary)
+    means = [summary[n]['bbox_mAP']['mean'] for n in names]
+    stds = [summary[n]['bbox_mAP']['std'] for n in names]
+    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 4))
+    ax.bar(names, means, yerr=stds, capsize=4,
+           color=['grey' if n == 'plain' else 'tab:blue' for n in names])
+    ax.axhline(teacher['coco/bbox_mAP'], color='tab:red', linestyle='--', label='teacher')
+    ax.set_ylabel('bbox mAP (mean ± std over seeds)')
+    ax.set_title('synthetic benchmark: student R-18 FPN-128, teacher R-50 FPN')
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: Optional[List[str]] = None) -> dict:
+    args = parse_args(argv)
+    variants = args.variants or (QUICK_VARIANTS if args.quick else VARIANTS)
+    seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
+    data = Config.fromfile(STUDENT_CFG)
+    ensure_synthetic_dataset(osp.join(REPO_ROOT, data.data_root), **data.synthetic)
+    teacher_ckpt = ensure_teacher(args.work_dir)
+    teacher = final_metrics(osp.dirname(teacher_ckpt))
+
+    if args.tune:
+        rows = {}
+        for variant in TUNED:
+            for scale in args.tune:
+                run = run_variant(variant, 0, teacher_ckpt, args.work_dir, scale)
+                rows[f'{variant} x{scale:g}'] = final_metrics(run)['coco/bbox_mAP']
+        print('\n'.join(f'{name}: bbox mAP {value:.3f}' for name, value in rows.items()))
+        return rows
+
+    results = {v: [final_metrics(run_variant(v, s, teacher_ckpt, args.work_dir))
+                   for s in seeds] for v in variants}
+    if 'plain' not in results:
+        results = {'plain': [final_metrics(run_variant('plain', s, teacher_ckpt,
+                                                       args.work_dir)) for s in seeds],
+                   **results}
+    summary = summarize(results, teacher)
+    table = quality_table(summary, teacher)
+    print(table)
+    os.makedirs(args.out_dir, exist_ok=True)
+    name = 'quality_quick' if args.quick else 'quality'
+    _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
+    with open(osp.join(args.out_dir, f'{name}.md'), 'w') as f:
+        f.write(f'Measured {datetime.date.today()} on {platform.machine()}, '
+                f'{os.cpu_count()} CPU cores, by `python {" ".join(sys.argv)}`.\n\n')
+        f.write(table + '\n')
+    return summary
+
+
+if __name__ == '__main__':
+    main()
