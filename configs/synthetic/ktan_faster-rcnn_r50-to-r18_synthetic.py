@@ -17,7 +17,7 @@ model = dict(
                         fg_weight=1.0),
     loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
     loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
-    train_cfg=dict(tgn_iters=200, adv_start_iter=100, disc_steps=1))
+    train_cfg=dict(tgn_iters=100, adv_start_iter=50, disc_steps=1))
 
 optim_wrapper = dict(
     _delete_=True,
@@ -34,7 +34,7 @@ param_scheduler = dict(
 model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
                          find_unused_parameters=False)
 custom_hooks = [
-    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)),
+    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=100)),
     dict(type='TeacherGuardHook'),
     dict(type='DistillationMonitorHook'),
     dict(type='RandomStateHook'),
