@@ -1,9 +1,9 @@
-import logging
 from types import SimpleNamespace
 
 import pytest
 import torch
 from mmdet.registry import MODELS
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import MessageHub
 
 from ktan_det.hooks import (DistillationMonitorHook, KTANLossWeightHook, StudentExportHook,
@@ -35,7 +35,7 @@ class _Logger:
 
 def _runner(model, iteration=0, classes=None, resume=False):
     dataset = SimpleNamespace(metainfo=dict(classes=classes)) if classes else None
-    return SimpleNamespace(model=model, iter=iteration, epoch=0, logger=_Logger(),
+    return SimpleNamespace(model=model, iter=iteration, epoch=0, logger=_Logger(), hooks=[],
                            message_hub=MessageHub.get_instance('hook-tests'),
                            train_dataloader=SimpleNamespace(dataset=dataset), _resume=resume)
 
@@ -70,13 +70,19 @@ def test_monitor_warns_once_per_collapse_streak():
     assert 'loses completely' in runner.logger.warnings[1]
 
 
-def test_monitor_refuses_to_save_nan_weights():
+def test_monitor_stops_before_a_checkpoint_with_nan_weights(model):
     hook = DistillationMonitorHook()
-    good = dict(state_dict=dict(w=torch.ones(2)))
-    hook.before_save_checkpoint(_runner(None), good)
-    with pytest.raises(RuntimeError, match='NaN or inf.*w'):
-        hook.before_save_checkpoint(_runner(None), dict(state_dict=dict(
-            w=torch.tensor([1.0, float('nan')]))))
+    runner = _runner(model, iteration=1)
+    runner.hooks = [CheckpointHook(interval=2, by_epoch=False)]
+    runner.max_iters = 10
+    hook.after_train_iter(runner, 0, outputs={})  # iteration 2 ends: a checkpoint is due
+    with torch.no_grad():
+        model.student.backbone.conv1.weight[0, 0, 0, 0] = float('nan')
+    runner.iter = 2
+    hook.after_train_iter(runner, 0, outputs={})  # no checkpoint at iteration 3: no check
+    runner.iter = 3
+    with pytest.raises(RuntimeError, match='NaN or inf.*student.backbone.conv1.weight'):
+        hook.after_train_iter(runner, 0, outputs={})
 
 
 def test_teacher_guard_accepts_the_loaded_teacher_and_records_it(model):

@@ -25,7 +25,7 @@ def _tiny_ktan(tiny_data, teacher_ckpt, work_dir, max_iters, interval):
     cfg.model.teacher_ckpt = teacher_ckpt
     cfg.model.train_cfg = dict(tgn_iters=1, adv_start_iter=0, disc_steps=1)
     cfg.default_hooks.checkpoint.interval = interval
-    cfg.train_cfg.val_interval = 100  # no validation: it would only cost time here
+    cfg.train_cfg.val_interval = interval  # validation after each checkpoint, as in the configs
     cfg.randomness = dict(seed=0, deterministic=True)
     return cfg
 

@@ -23,7 +23,9 @@ optim_wrapper = dict(
     _delete_=True,
     constructor='KTANOptimWrapperConstructor',
     type='OptimWrapper',
-    student=dict(optimizer=_base_.optim_wrapper.optimizer, clip_grad=_base_.optim_wrapper.clip_grad),
+    student=dict(optimizer=_base_.optim_wrapper.optimizer,
+                 paramwise_cfg=_base_.optim_wrapper.paramwise_cfg,
+                 clip_grad=_base_.optim_wrapper.clip_grad),
     discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
 param_scheduler = dict(
     _delete_=True,

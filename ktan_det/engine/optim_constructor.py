@@ -8,11 +8,20 @@ from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
 
 WRAPPER_KEYS = ('student', 'discriminator')
 # Top-level keys that apply to both wrappers unless a wrapper sets its own.
-SHARED_KEYS = ('type', 'loss_scale', 'dtype', 'accumulative_counts', 'clip_grad')
+SHARED_KEYS = ('type', 'loss_scale', 'dtype', 'clip_grad')
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if is_model_wrapper(module) else module
+
+
+class KTANOptimWrapperDict(OptimWrapperDict):
+    """:class:`OptimWrapperDict` that also restores the student wrapper's gradient-accumulation
+    count on resume (MMEngine's does nothing there): the student takes one backward per
+    iteration, so its count is the iteration."""
+
+    def initialize_count_status(self, model: nn.Module, cur_iter: int, max_iters: int) -> None:
+        self['student'].initialize_count_status(_unwrap(model).student, cur_iter, max_iters)
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -33,8 +42,8 @@ class KTANOptimWrapperConstructor:
             student=dict(optimizer=dict(type='SGD', lr=0.02, momentum=0.9)),
             discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
 
-    Top-level ``type``, ``loss_scale``, ``dtype``, ``accumulative_counts`` and ``clip_grad``
-    are defaults for both wrappers. MMDetection's ``tools/train.py --amp`` sets the top-level
+    Top-level ``type``, ``loss_scale``, ``dtype`` and ``clip_grad`` are defaults for both
+    wrappers. Gradient accumulation (``accumulative_counts``) is for the student only. MMDetection's ``tools/train.py --amp`` sets the top-level
     type to ``AmpOptimWrapper``: both wrappers then use AMP, unless one names its own type.
 
     Args:
@@ -63,6 +72,10 @@ class KTANOptimWrapperConstructor:
                     raise ValueError(f'KTANOptimWrapperConstructor: optim_wrapper.{key} needs '
                                      'an optimizer')
                 self.wrapper_cfgs[key] = wrapper_cfg
+        if self.wrapper_cfgs.get('discriminator', {}).get('accumulative_counts', 1) != 1:
+            raise ValueError('KTANOptimWrapperConstructor: gradient accumulation is supported for '
+                             'the student only; set accumulative_counts inside '
+                             'optim_wrapper.student')
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
         model = _unwrap(model)
@@ -80,4 +93,4 @@ class KTANOptimWrapperConstructor:
             wrapper_cfg = dict(self.wrapper_cfgs[key])
             paramwise_cfg = wrapper_cfg.pop('paramwise_cfg', None)
             wrappers[key] = DefaultOptimWrapperConstructor(wrapper_cfg, paramwise_cfg)(module)
-        return OptimWrapperDict(**wrappers)
+        return KTANOptimWrapperDict(**wrappers)

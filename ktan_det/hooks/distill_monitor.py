@@ -6,6 +6,7 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
 from .loss_weight_schedule import ktan_model
+from .random_state import checkpoint_due
 
 
 @HOOKS.register_module()
@@ -18,8 +19,8 @@ class DistillationMonitorHook(Hook):
     separation); and ``feat_dist_l<i>``, the mean squared distance between the student's and
     T2S(teacher)'s raw maps at each tapped neck level ``i``.
 
-    Before each checkpoint is written, the weights are checked: a checkpoint with NaN or inf
-    weights is refused with an error (the last good checkpoint stays the latest).
+    Before each regular checkpoint is written, the weights are checked: NaN or inf weights stop
+    training with an error instead of being saved (the last good checkpoint stays the latest).
 
     A warning is raised when for ``patience`` adversarial iterations in a row the discriminator
     wins completely (``disc_acc >= win_acc``: it separates everything, its gradients to the
@@ -49,7 +50,7 @@ class DistillationMonitorHook(Hook):
     def before_train(self, runner) -> None:
         ktan_model(runner).log_level_distances = True
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+    def _watch_discriminator(self, runner, outputs) -> None:
         accuracy = (outputs or {}).get('disc_acc')
         if accuracy is None:
             return
@@ -69,10 +70,22 @@ class DistillationMonitorHook(Hook):
                 f'{self.patience} iterations in a row at iter {runner.iter + 1}: {advice}')
         runner.message_hub.update_scalar('train/disc_collapse_warnings', self.num_warnings)
 
-    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        bad = [k for k, v in checkpoint['state_dict'].items()
-               if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        self._watch_discriminator(runner, outputs)
+        if checkpoint_due(runner, by_epoch=False):
+            self._check_finite_weights(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        if checkpoint_due(runner, by_epoch=True):
+            self._check_finite_weights(runner)
+
+    def _check_finite_weights(self, runner) -> None:
+        """Before CheckpointHook writes: every rank (DDP keeps them identical) raises together,
+        so the last good checkpoint stays the latest and no rank waits for another."""
+        model = ktan_model(runner)
+        bad = [name for name, value in model.state_dict().items()
+               if value.is_floating_point() and not torch.isfinite(value).all()]
         if bad:
             raise RuntimeError(
-                f'refusing to save a checkpoint at iter {runner.iter}: {len(bad)} weights hold '
-                f'NaN or inf ({", ".join(bad[:5])}); the last saved checkpoint is kept')
+                f'refusing to save a checkpoint at iter {runner.iter + 1}: {len(bad)} weights '
+                f'hold NaN or inf ({", ".join(bad[:5])}); the last saved checkpoint is kept')

@@ -28,6 +28,19 @@ def restore_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state['cuda'])
 
 
+def checkpoint_due(runner, by_epoch: bool) -> bool:
+    """Whether the runner's CheckpointHook saves a regular checkpoint at the end of this
+    training iteration (``by_epoch=False``) or epoch (``by_epoch=True``)."""
+    hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
+    if hook is None or hook.by_epoch != by_epoch:
+        return False
+    if by_epoch:
+        return hook.every_n_epochs(runner, hook.interval, hook.save_begin) or (
+            hook.save_last and hook.is_last_train_epoch(runner))
+    return hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
+        hook.save_last and hook.is_last_train_iter(runner))
+
+
 @HOOKS.register_module()
 class RandomStateHook(Hook):
     """Store each rank's Python, numpy and torch (CPU and CUDA) random states in checkpoints,
@@ -35,41 +48,45 @@ class RandomStateHook(Hook):
 
     MMEngine saves only the seed and re-seeds on resume, so augmentation and sampling draws after
     a resume differ from an uninterrupted run. The states are captured on the iteration (or epoch)
-    a checkpoint is saved, gathered from every rank, stored in ``meta['rng_states']``, and put
-    back on resume just before the first new batch is drawn, that is after the iteration-based
-    loop has replayed the data loader to skip the finished batches (which draws random numbers).
-    Data-loader worker processes keep their own generators, which are not restored: for an exact
-    resume use ``num_workers=0`` (sample order is exact either way).
+    a checkpoint is saved and after each validation (for best checkpoints), gathered from every
+    rank, stored in ``meta['rng_states']``, and put back on resume just before the first new
+    batch is drawn, that is after the iteration-based loop has replayed the data loader to skip
+    the finished batches (which draws random numbers). Validation is made neutral to the
+    training streams (states saved before it, restored after it), since a resumed run does not
+    repeat the validation its checkpoint was followed by. Data-loader worker processes keep
+    their own generators, which are not restored: for an exact resume use ``num_workers=0``
+    (sample order is exact either way).
     """
 
-    priority = 'NORMAL'  # before CheckpointHook (VERY_LOW) in the same iteration
+    priority = 'NORMAL'  # before CheckpointHook (VERY_LOW) at the same point
 
     def __init__(self) -> None:
         self._states: Optional[list] = None
         self._pending: Optional[dict] = None
+        self._before_val: Optional[dict] = None
 
-    @staticmethod
-    def _checkpoint_hook(runner) -> Optional[CheckpointHook]:
-        return next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
-
-    def _capture(self, runner) -> None:
-        self._states = all_gather_object(capture_rng_state())
+    def _capture(self) -> None:
+        state = self._before_val if self._before_val is not None else capture_rng_state()
+        self._states = all_gather_object(state)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        hook = self._checkpoint_hook(runner)
-        if hook is None or hook.by_epoch:
-            return
-        if self.every_n_train_iters(runner, hook.interval) or (
-                hook.save_last and self.is_last_train_iter(runner)):
-            self._capture(runner)
+        if checkpoint_due(runner, by_epoch=False):
+            self._capture()
 
     def after_train_epoch(self, runner) -> None:
-        hook = self._checkpoint_hook(runner)
-        if hook is None or not hook.by_epoch:
-            return
-        if self.every_n_epochs(runner, hook.interval) or (
-                hook.save_last and self.is_last_train_epoch(runner)):
-            self._capture(runner)
+        if checkpoint_due(runner, by_epoch=True):
+            self._capture()
+
+    def before_val(self, runner) -> None:
+        self._before_val = capture_rng_state()
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        self._capture()  # a best checkpoint may be saved right after this
+
+    def after_val(self, runner) -> None:
+        if self._before_val is not None:
+            restore_rng_state(self._before_val)
+            self._before_val = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if self._states is not None:

@@ -7,7 +7,8 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
-from ..models.teacher import MAX_LISTED_KEYS, TeacherCheckpointError, read_teacher_checkpoint
+from ..models.teacher import (MAX_LISTED_KEYS, TeacherCheckpointError, is_remote_path,
+                              read_teacher_checkpoint)
 from .loss_weight_schedule import ktan_model
 
 META_KEY = 'ktan_teacher'
@@ -52,8 +53,7 @@ class TeacherGuardHook(Hook):
         path = model.teacher_ckpt
         self.record = dict(
             path=path,
-            sha256=file_sha256(path) if path and not path.startswith(('http:', 'https:'))
-            else None,
+            sha256=file_sha256(path) if path and not is_remote_path(path) else None,
             config=str(model.teacher_cfg_path or 'dict'))
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:

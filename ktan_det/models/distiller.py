@@ -106,6 +106,8 @@ class KTANDistiller(BaseModel):
         self.tgn_iters = int(train_cfg.pop('tgn_iters', 0))
         self.adv_start_iter = int(train_cfg.pop('adv_start_iter', 0))
         self.disc_steps = int(train_cfg.pop('disc_steps', 1))
+        if self.disc_steps < 1:
+            raise DistillationSetupError(f'train_cfg.disc_steps={self.disc_steps} must be >= 1')
         if train_cfg:
             raise DistillationSetupError(f'unknown KTAN train_cfg keys: {sorted(train_cfg)}')
 
@@ -144,7 +146,7 @@ class KTANDistiller(BaseModel):
         self._round_trip_teacher_neck = False
         self.teacher.neck.register_forward_hook(self._teacher_neck_round_trip)
         # Keep the teacher out of checkpoints, and do not expect it when loading them.
-        self._register_state_dict_hook(_drop_teacher_keys)
+        self._register_state_dict_hook(_clean_state_dict)
         self.register_load_state_dict_post_hook(_forgive_missing_teacher_keys)
 
     # ----------------------------------------------------------------------------------------
@@ -153,6 +155,8 @@ class KTANDistiller(BaseModel):
     def train(self, mode: bool = True) -> 'KTANDistiller':
         super().train(mode)
         self.teacher.eval()
+        if not _unwrap(self.t2s).trainable:
+            self.t2s.eval()  # a fixed T2S keeps its normalisation statistics fixed too
         return self
 
     @property
@@ -198,6 +202,7 @@ class KTANDistiller(BaseModel):
         in_tgn_stage = iteration < self.tgn_iters
         if not in_tgn_stage and _unwrap(self.t2s).trainable:
             _unwrap(self.t2s).freeze()
+            self.t2s.eval()
         distilling = [] if in_tgn_stage else self.distilling_losses
         adversarial = 'adv' in distilling and \
             iteration >= self.tgn_iters + self.adv_start_iter
@@ -206,6 +211,8 @@ class KTANDistiller(BaseModel):
 
         student_wrapper = optim_wrapper['student']
         log_vars = {}
+        # Each wrapper's optim_context (autocast under AMP) covers only forward passes; updates
+        # run outside them, as in MMEngine's own train_step.
         with student_wrapper.optim_context(self.student):
             data = self.data_preprocessor(data, True)
             inputs, data_samples = data['inputs'], data['data_samples']
@@ -217,20 +224,21 @@ class KTANDistiller(BaseModel):
             elif distilling:
                 teacher_feats, targets = self._teacher_targets(inputs)
                 check_matching_maps(targets, student_feats, self.tap_levels)
-                if adversarial:
-                    log_vars.update(self._discriminator_steps(
-                        targets, student_feats, optim_wrapper['discriminator']))
+        if adversarial:
+            log_vars.update(self._discriminator_steps(targets, student_feats,
+                                                      optim_wrapper['discriminator']))
+        if distilling:
+            with student_wrapper.optim_context(self.student):
                 losses.update(self._ktan_losses(distilling, inputs, data_samples,
                                                 teacher_feats, targets, student_feats))
-                if self.log_level_distances:
-                    log_vars.update({
-                        f'feat_dist_l{lvl}': F.mse_loss(s.detach(), t)
-                        for lvl, s, t in zip(self.tap_levels, student_feats, targets)})
+            if self.log_level_distances:
+                log_vars.update({f'feat_dist_l{lvl}': F.mse_loss(s.detach().float(), t.float())
+                                 for lvl, s, t in zip(self.tap_levels, student_feats, targets)})
         total, parsed = self.parse_losses(losses)
-        if self._all_ranks_finite(total):
-            student_wrapper.update_params(total)
-        else:
-            self._skip_step(student_wrapper, total, parsed)
+        if not self._update(student_wrapper, total):
+            bad = [k for k, v in parsed.items() if not torch.isfinite(torch.as_tensor(v))]
+            self._count_skip(bad)
+            parsed['skipped_steps'] = torch.tensor(float(self.num_skipped_steps))
         parsed.update(log_vars)
         self._forget_stale_logs(parsed)
         return parsed
@@ -298,10 +306,8 @@ class KTANDistiller(BaseModel):
                 real_logits = [lg[:batch] for lg in logits]
                 fake_logits = [lg[batch:] for lg in logits]
                 disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits)
-            if torch.isfinite(disc_loss):
-                wrapper.update_params(disc_loss)
-            else:
-                wrapper.zero_grad()
+            if not self._update(wrapper, disc_loss):
+                self._count_skip(['disc_loss'])
         with torch.no_grad():
             accuracy = self.loss_adv.accuracy(real_logits, fake_logits)
         return dict(disc_loss=disc_loss.detach(), disc_acc=accuracy)
@@ -351,28 +357,37 @@ class KTANDistiller(BaseModel):
 
         return flat(self.taps.cls_scores), flat(teacher_maps)
 
-    def _all_ranks_finite(self, loss: Tensor) -> bool:
-        """Whether the loss is finite on every rank (so all ranks skip a step together)."""
+    def _update(self, wrapper: OptimWrapper, loss: Tensor) -> bool:
+        """Update with ``loss`` if it is finite on every rank; otherwise skip the step on all
+        ranks together. A skipped step still runs the backward (of zeros), so that DDP's
+        gradient reduction completes everywhere, and then drops the gradients."""
         finite = torch.isfinite(loss.detach()).to(torch.float32)
         if dist.is_available() and dist.is_initialized():
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite.item())
-
-    def _skip_step(self, wrapper: OptimWrapper, total: Tensor, parsed: dict) -> None:
-        """Drop a step with a non-finite loss; the backward still runs (on zeros) so that DDP's
-        gradient reduction completes on every rank."""
-        self.num_skipped_steps += 1
-        bad = sorted(k for k, v in parsed.items() if not torch.isfinite(torch.as_tensor(v)))
-        warnings.warn(f'KTAN: non-finite loss ({", ".join(bad)}); step skipped '
-                      f'({self.num_skipped_steps} so far)')
-        wrapper.backward(torch.nan_to_num(total, nan=0.0, posinf=0.0, neginf=0.0) * 0)
+        if finite.item():
+            wrapper.update_params(loss)
+            return True
+        wrapper.backward(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * 0)
         wrapper.zero_grad()
-        parsed['skipped_steps'] = torch.tensor(float(self.num_skipped_steps))
+        return False
+
+    def _count_skip(self, bad_losses: List[str]) -> None:
+        self.num_skipped_steps += 1
+        warnings.warn(f'KTAN: non-finite loss ({", ".join(sorted(bad_losses))}); update '
+                      f'skipped ({self.num_skipped_steps} so far)')
 
 
-def _drop_teacher_keys(module, state_dict, prefix, local_metadata) -> None:
+def _clean_state_dict(module, state_dict, prefix, local_metadata) -> None:
+    """State-dict hook: no teacher, and no ``.module`` of the DDP wrappers that
+    MMSeparateDistributedDataParallel puts around trainable children (MMEngine's runner saves
+    ``model.state_dict()``), so checkpoints load the same with or without distribution."""
     for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
         del state_dict[key]
+    for name, child in module._modules.items():
+        wrapped = f'{prefix}{name}.module.'
+        if is_model_wrapper(child):
+            for key in [k for k in state_dict if k.startswith(wrapped)]:
+                state_dict[f'{prefix}{name}.{key[len(wrapped):]}'] = state_dict.pop(key)
 
 
 def _forgive_missing_teacher_keys(module, incompatible_keys) -> None:

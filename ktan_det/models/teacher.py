@@ -30,7 +30,8 @@ def teacher_model_cfg(teacher: Union[str, dict]) -> Tuple[ConfigDict, Optional[s
     raise TypeError(f'teacher must be a config path or a model dict, got {type(teacher)}')
 
 
-def _is_remote(path: str) -> bool:
+def is_remote_path(path: str) -> bool:
+    """Whether MMEngine loads ``path`` from the network (a URL or a model-zoo scheme)."""
     return path.startswith(('http://', 'https://', 's3://', 'open-mmlab://', 'torchvision://',
                             'modelzoo://', 'mmcls://', 'pavi://'))
 
@@ -44,7 +45,7 @@ def _listed(keys) -> str:
 def read_teacher_checkpoint(path: str) -> Tuple[dict, dict]:
     """The state dict and the meta of a detector checkpoint (local path or URL), loaded safely
     on the CPU, with errors that name the file."""
-    if not _is_remote(path) and not osp.isfile(path):
+    if not is_remote_path(path) and not osp.isfile(path):
         raise TeacherCheckpointError(
             f'teacher checkpoint {path} does not exist: train a teacher first (see README) or '
             'point model.teacher_ckpt at one (--cfg-options model.teacher_ckpt=PATH)')

@@ -11,7 +11,7 @@ from ..datasets.synthetic_coco import SyntheticCocoDataset
 from .checkpoint import save_lean_checkpoint
 
 STUDENT_PREFIX = 'student.'
-KTAN_ONLY_KEYS = ('custom_imports', 'model_wrapper_cfg', 'load_from', 'resume')
+KTAN_ONLY_KEYS = ('model_wrapper_cfg', 'load_from', 'resume')
 KTAN_HOOKS = ('KTANLossWeightHook', 'TeacherGuardHook', 'DistillationMonitorHook',
               'StudentExportHook', 'RandomStateHook')
 
@@ -41,9 +41,18 @@ def student_config(cfg: Config) -> Config:
     if plain['model'].get('type') != 'KTANDistiller':
         raise ValueError(f'expected a KTANDistiller config, got model type '
                          f'{plain["model"].get("type")}')
-    plain['model'] = plain['model']['student']
+    distiller = plain['model']
+    plain['model'] = distiller['student']
+    if distiller.get('data_preprocessor'):
+        plain['model']['data_preprocessor'] = distiller['data_preprocessor']
     for key in KTAN_ONLY_KEYS:
         plain.pop(key, None)
+    imports = [m for m in plain.get('custom_imports', {}).get('imports', [])
+               if m.split('.')[0] != 'ktan_det']
+    if imports:
+        plain['custom_imports']['imports'] = imports
+    else:
+        plain.pop('custom_imports', None)
     plain['custom_hooks'] = [h for h in plain.get('custom_hooks', [])
                              if h.get('type') not in KTAN_HOOKS]
     optim = plain.get('optim_wrapper', {})

@@ -72,9 +72,12 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=200, end=max_iters, eta_min_ratio=0.01)
 ]
+# AdamW: from scratch and in short schedules it learns much faster than SGD here (student,
+# 400 iterations: 0.039 vs 0.017 bbox mAP with SGD lr 0.02, momentum 0.9).
 optim_wrapper = dict(
     type='OptimWrapper',
-    optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4),
+    optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=10, norm_type=2))
 
 default_hooks = dict(
