@@ -1,6 +1,6 @@
 # KTAN on COCO: MMDetection's Faster R-CNN R-101 FPN (model zoo checkpoint) teaches an R-18 FPN
 # student trained with the 1x recipe. Both FPNs have 256 channels, so T2S is the identity.
-_base_ = './_base_/faster-rcnn_r18_fpn_1x_coco.py'
+_base_ = ['./_base_/faster-rcnn_r18_fpn_1x_coco.py', './_base_/ktan_runtime.py']
 
 custom_imports = dict(imports=['ktan_det'], allow_failed_imports=False)
 
@@ -24,17 +24,9 @@ optim_wrapper = dict(
     constructor='KTANOptimWrapperConstructor',
     type='OptimWrapper',
     student=dict(optimizer=_base_.optim_wrapper.optimizer),
-    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+    discriminator=_base_.disc_optim_wrapper)
 param_scheduler = dict(
     _delete_=True,
     student=_base_.param_scheduler,
-    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
-model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
-                         find_unused_parameters=False)
-custom_hooks = [
-    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)),
-    dict(type='TeacherGuardHook'),
-    dict(type='DistillationMonitorHook'),
-    dict(type='RandomStateHook'),
-    dict(type='StudentExportHook'),
-]
+    discriminator=_base_.disc_param_scheduler)
+custom_hooks = [dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)), *_base_.ktan_hooks]

@@ -2,7 +2,7 @@
 # teacher checkpoint: train configs/teachers/faster-rcnn_r101_fpn_1x_voc0712.py first, then
 #   python tools/train.py configs/ktan_faster_rcnn_r101_to_r18_voc.py \
 #       --cfg-options model.teacher_ckpt=work_dirs/faster-rcnn_r101_fpn_1x_voc0712/epoch_4.pth
-_base_ = './_base_/faster-rcnn_r18_fpn_1x_voc0712.py'
+_base_ = ['./_base_/faster-rcnn_r18_fpn_1x_voc0712.py', './_base_/ktan_runtime.py']
 
 custom_imports = dict(imports=['ktan_det'], allow_failed_imports=False)
 
@@ -25,17 +25,9 @@ optim_wrapper = dict(
     constructor='KTANOptimWrapperConstructor',
     type='OptimWrapper',
     student=dict(optimizer=_base_.optim_wrapper.optimizer),
-    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+    discriminator=_base_.disc_optim_wrapper)
 param_scheduler = dict(
     _delete_=True,
     student=_base_.param_scheduler,
-    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
-model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
-                         find_unused_parameters=False)
-custom_hooks = [
-    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)),
-    dict(type='TeacherGuardHook'),
-    dict(type='DistillationMonitorHook'),
-    dict(type='RandomStateHook'),
-    dict(type='StudentExportHook'),
-]
+    discriminator=_base_.disc_param_scheduler)
+custom_hooks = [dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)), *_base_.ktan_hooks]

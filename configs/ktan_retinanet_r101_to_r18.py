@@ -1,7 +1,7 @@
 # KTAN for a single-stage detector on COCO: MMDetection's RetinaNet R-101 FPN (model zoo
 # checkpoint) teaches RetinaNet R-18 FPN. Soft labels compare the sigmoid class scores anchor by
 # anchor (both heads use MMDetection's default anchors).
-_base_ = 'mmdet::retinanet/retinanet_r18_fpn_1x_coco.py'
+_base_ = ['mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', './_base_/ktan_runtime.py']
 
 custom_imports = dict(imports=['ktan_det'], allow_failed_imports=False)
 
@@ -26,17 +26,9 @@ optim_wrapper = dict(
     type='OptimWrapper',
     student=dict(optimizer=_base_.optim_wrapper.optimizer,
                  clip_grad=dict(max_norm=35, norm_type=2)),
-    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+    discriminator=_base_.disc_optim_wrapper)
 param_scheduler = dict(
     _delete_=True,
     student=_base_.param_scheduler,
-    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
-model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
-                         find_unused_parameters=False)
-custom_hooks = [
-    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)),
-    dict(type='TeacherGuardHook'),
-    dict(type='DistillationMonitorHook'),
-    dict(type='RandomStateHook'),
-    dict(type='StudentExportHook'),
-]
+    discriminator=_base_.disc_param_scheduler)
+custom_hooks = [dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)), *_base_.ktan_hooks]

@@ -2,7 +2,7 @@
 # student (R-18, 128-channel FPN). The student, data and schedule are the plain student's config;
 # this file states only what KTAN adds. The teacher checkpoint is the one the demo trains; point
 # elsewhere with --cfg-options model.teacher_ckpt=PATH.
-_base_ = './faster-rcnn_r18_fpn_student_synthetic.py'
+_base_ = ['./faster-rcnn_r18_fpn_student_synthetic.py', '../_base_/ktan_runtime.py']
 
 model = dict(
     _delete_=True,
@@ -26,19 +26,9 @@ optim_wrapper = dict(
     student=dict(optimizer=_base_.optim_wrapper.optimizer,
                  paramwise_cfg=_base_.optim_wrapper.paramwise_cfg,
                  clip_grad=_base_.optim_wrapper.clip_grad),
-    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
+    discriminator=_base_.disc_optim_wrapper)
 param_scheduler = dict(
     _delete_=True,
     student=_base_.param_scheduler,
-    discriminator=[dict(type='ConstantLR', factor=1.0, by_epoch=False)])
-# The distiller trains its parts with separate optimizers: each trainable part gets its own
-# DistributedDataParallel wrapper, and the runner calls the distiller's train_step.
-model_wrapper_cfg = dict(type='MMSeparateDistributedDataParallel', broadcast_buffers=False,
-                         find_unused_parameters=False)
-custom_hooks = [
-    dict(type='KTANLossWeightHook', warmup_iters=dict(adv=100)),
-    dict(type='TeacherGuardHook'),
-    dict(type='DistillationMonitorHook'),
-    dict(type='RandomStateHook'),
-    dict(type='StudentExportHook'),
-]
+    discriminator=_base_.disc_param_scheduler)
+custom_hooks = [dict(type='KTANLossWeightHook', warmup_iters=dict(adv=100)), *_base_.ktan_hooks]
