@@ -11,12 +11,7 @@ model = dict(
     teacher='mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py',
     teacher_ckpt='https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/'
     'faster_rcnn_r101_fpn_1x_coco/faster_rcnn_r101_fpn_1x_coco_20200130-f513f705.pth',
-    tap_levels=None,
-    t2s=dict(kernel_size=1),
-    discriminator=dict(type='PatchDiscriminator', base_channels=64, num_convs=2),
-    loss_imitation=dict(type='FeatureImitationLoss', loss_weight=1.0, fg_weight=1.0),
-    loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
-    loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
+    # T2S, discriminator and losses: KTANDistiller's defaults (docs/guide.md#config-reference)
     train_cfg=dict(adv_start_iter=500, disc_steps=1))
 
 optim_wrapper = dict(

@@ -84,7 +84,7 @@ class KTANDistiller(BaseModel):
                  t2s: dict = dict(kernel_size=1),
                  discriminator: Optional[dict] = dict(type='PatchDiscriminator'),
                  loss_imitation: Optional[dict] = dict(type='FeatureImitationLoss'),
-                 loss_adv: Optional[dict] = dict(type='AdversarialLoss'),
+                 loss_adv: Optional[dict] = dict(type='AdversarialLoss', loss_weight=0.1),
                  loss_soft: Optional[dict] = dict(type='SoftLabelLoss'),
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
