@@ -136,3 +136,11 @@ def tiny_ktan_run(tiny_data, tiny_teacher_ckpt, tmp_path_factory):
     config = dump_config(cfg, root / 'ktan.py')
     load_tool('train').main([config])
     return config, work_dir, osp.join(work_dir, 'iter_3.pth')
+
+
+def tiny_batch(cfg: Config, size: int = 2) -> dict:
+    """The first ``size`` training samples of ``cfg``'s data set, collated."""
+    from mmdet.registry import DATASETS
+    from mmengine.dataset import pseudo_collate
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    return pseudo_collate([dataset[i] for i in range(size)])

@@ -7,7 +7,7 @@ from mmengine.optim import build_optim_wrapper
 
 from ktan_det.models import DistillationSetupError
 
-from conftest import KTAN_CFG, tiny_run_config
+from conftest import KTAN_CFG, tiny_batch, tiny_run_config
 
 
 @pytest.fixture
@@ -82,3 +82,20 @@ def test_adversarial_training_without_a_discriminator_optimizer(cfg):
 def test_unknown_train_cfg_keys(cfg):
     cfg.model.train_cfg = dict(tgn_iters=10, adv_start=3)
     _fails(cfg, r"unknown KTAN train_cfg keys: \['adv_start'\]")
+
+
+def test_necks_with_different_strides_fail_at_the_first_step(cfg, tiny_teacher_ckpt):
+    from mmengine.logging import MessageHub
+    from mmengine.optim import build_optim_wrapper
+
+    cfg.model.teacher_ckpt = tiny_teacher_ckpt
+    # The student's FPN starts one backbone stage later: same number of levels, other strides.
+    neck = cfg.model.student.neck
+    neck.start_level, neck.add_extra_convs = 1, 'on_output'
+    cfg.model.student.rpn_head.anchor_generator.strides = [8, 16, 32, 64, 128]
+    cfg.model.student.roi_head.bbox_roi_extractor.featmap_strides = [8, 16, 32, 64]
+    model = MODELS.build(cfg.model)
+    model.train()
+    MessageHub.get_current_instance().update_info('iter', 1000)
+    with pytest.raises(DistillationSetupError, match='neck level 0: teacher map .* student map'):
+        model.train_step(tiny_batch(cfg), build_optim_wrapper(model, cfg.optim_wrapper))

@@ -2,14 +2,13 @@ import copy
 
 import pytest
 import torch
-from mmdet.registry import DATASETS, MODELS
-from mmengine.dataset import pseudo_collate
+from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 
 from ktan_det.models import DistillationSetupError, TeacherCheckpointError
 
-from conftest import KTAN_CFG, tiny_run_config
+from conftest import KTAN_CFG, tiny_batch, tiny_run_config
 
 
 @pytest.fixture
@@ -18,11 +17,6 @@ def ktan_cfg(tiny_data, tiny_teacher_ckpt, tmp_path):
     cfg.model.teacher_ckpt = tiny_teacher_ckpt
     cfg.model.train_cfg = dict(tgn_iters=2, adv_start_iter=1, disc_steps=1)
     return cfg
-
-
-def _batch(cfg, size=2):
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    return pseudo_collate([dataset[i] for i in range(size)])
 
 
 def _build(cfg):
@@ -75,7 +69,7 @@ def test_optimizers_hold_student_t2s_and_discriminator_never_the_teacher(ktan_cf
 def test_tgn_stage_trains_t2s_then_freezes_it(ktan_cfg):
     model, optim = _build(ktan_cfg)
     model.train()
-    batch = _batch(ktan_cfg)
+    batch = tiny_batch(ktan_cfg)
     student_before, t2s_before = _snapshot(model.student), _snapshot(model.t2s)
     _at_iter(0)
     logs = model.train_step(batch, optim)
@@ -97,7 +91,7 @@ def test_tgn_stage_trains_t2s_then_freezes_it(ktan_cfg):
 def test_updates_do_not_leak_between_student_and_discriminator(ktan_cfg):
     model, optim = _build(ktan_cfg)
     model.train()
-    batch = _batch(ktan_cfg)
+    batch = tiny_batch(ktan_cfg)
     disc_wrapper, student_wrapper = optim['discriminator'], optim['student']
     seen = {}
     disc_backward, disc_step = disc_wrapper.backward, disc_wrapper.step
@@ -140,7 +134,7 @@ def test_adversarial_training_starts_at_its_iteration(ktan_cfg):
     ktan_cfg.model.train_cfg.adv_start_iter = 5
     model, optim = _build(ktan_cfg)
     model.train()
-    batch = _batch(ktan_cfg)
+    batch = tiny_batch(ktan_cfg)
     _at_iter(3)
     logs = model.train_step(batch, optim)
     assert 'loss_imitation' in logs and 'loss_adv' not in logs and 'disc_loss' not in logs
@@ -152,19 +146,19 @@ def test_soft_labels_compare_the_rois_the_student_sampled(ktan_cfg):
     model, optim = _build(ktan_cfg)
     model.train()
     _at_iter(3)
-    model.train_step(_batch(ktan_cfg), optim)
+    model.train_step(tiny_batch(ktan_cfg), optim)
     rois, scores = model.taps.rois, model.taps.cls_scores
     sampler_num = ktan_cfg.model.student.train_cfg.rcnn.sampler.num
     assert rois.shape[1] == 5 and rois.shape[0] == scores.shape[0] <= 2 * sampler_num
     teacher_scores = model._teacher_roi_scores(list(model.teacher.extract_feat(
-        model.data_preprocessor(_batch(ktan_cfg), True)['inputs'])), rois)
+        model.data_preprocessor(tiny_batch(ktan_cfg), True)['inputs'])), rois)
     assert teacher_scores.shape == scores.shape == (rois.shape[0], 9)
 
 
 def test_student_inference_and_predict_mode(ktan_cfg):
     model, _ = _build(ktan_cfg)
     model.eval()
-    data = model.data_preprocessor(_batch(ktan_cfg), False)
+    data = model.data_preprocessor(tiny_batch(ktan_cfg), False)
     with torch.no_grad():
         results = model(data['inputs'], data['data_samples'], mode='predict')
     assert len(results) == 2 and 'bboxes' in results[0].pred_instances
@@ -195,7 +189,7 @@ def test_no_teacher_checkpoint_builds_but_refuses_to_train(ktan_cfg):
     model, optim = _build(ktan_cfg)
     _at_iter(3)
     with pytest.raises(DistillationSetupError, match='teacher_ckpt=None'):
-        model.train_step(_batch(ktan_cfg), optim)
+        model.train_step(tiny_batch(ktan_cfg), optim)
 
 
 def test_different_widths_need_a_tgn_stage(ktan_cfg):

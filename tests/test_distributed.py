@@ -1,7 +1,9 @@
 """Two CPU processes with the gloo backend train KTAN through MMEngine's
 MMSeparateDistributedDataParallel, as the configs ask for on GPUs."""
 import os.path as osp
+import time
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -43,7 +45,18 @@ def _train(model, optim, batches, wrapper=None):
         (wrapper or model).train_step(batches[step], optim)
 
 
-def _worker(rank, world_size, init_file, cfg_text, batches, out_dir):
+def _nan_on_rank1_step1(model, rank):
+    """Make rank 1's imitation loss NaN on the second step only."""
+    healthy, calls = model.loss_imitation.forward, []
+
+    def forward(*args):
+        calls.append(None)
+        loss = healthy(*args)
+        return loss * float('nan') if rank == 1 and len(calls) == 2 else loss
+    model.loss_imitation.forward = forward
+
+
+def _worker(rank, world_size, init_file, cfg_text, batches, out_dir, nan_step=False):
     dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
                             world_size=world_size)
     torch.set_num_threads(1)
@@ -58,11 +71,25 @@ def _worker(rank, world_size, init_file, cfg_text, batches, out_dir):
     wrapper = MMSeparateDistributedDataParallel(model, broadcast_buffers=False,
                                                 find_unused_parameters=False)
     optim = build_optim_wrapper(wrapper, cfg.optim_wrapper)
+    if nan_step:
+        _nan_on_rank1_step1(model, rank)
     _train(model, optim, [b[rank] for b in batches], wrapper)
+    torch.save(torch.tensor(model.num_skipped_steps), osp.join(out_dir, f'skips{rank}.pth'))
     # What MMEngine's runner writes into checkpoints: the distiller's own state_dict, which
     # must not carry the DDP wrappers' `.module` (nor the teacher).
     torch.save(model.state_dict(), osp.join(out_dir, f'rank{rank}.pth'))
     dist.destroy_process_group()
+
+
+def _spawn(*args, timeout: float = 240) -> None:
+    """Run ``_worker`` on two ranks; a rank stuck in a collective fails the test, not CI."""
+    context = mp.spawn(_worker, args=(2, *args), nprocs=2, join=False)
+    deadline = time.time() + timeout
+    while not context.join(timeout=5):
+        if time.time() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail(f'the ranks did not finish within {timeout} s: deadlock?')
 
 
 def test_two_gloo_ranks_agree_and_match_the_combined_batch(tiny_data, tiny_teacher_ckpt,
@@ -71,8 +98,7 @@ def test_two_gloo_ranks_agree_and_match_the_combined_batch(tiny_data, tiny_teach
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     samples = [[dataset[4 * s + i] for i in range(4)] for s in range(STEPS)]
     shards = [[pseudo_collate(s[:2]), pseudo_collate(s[2:])] for s in samples]
-    mp.spawn(_worker, args=(2, str(tmp_path / 'init'), cfg.pretty_text, shards, str(tmp_path)),
-             nprocs=2, join=True)
+    _spawn(str(tmp_path / 'init'), cfg.pretty_text, shards, str(tmp_path))
     rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
 
     torch.manual_seed(0)
@@ -92,3 +118,17 @@ def test_two_gloo_ranks_agree_and_match_the_combined_batch(tiny_data, tiny_teach
         gap = torch.cat([(rank0[k] - combined[k]).flatten() for k in keys])
         assert update.norm() > 0, f'{part} did not train'
         assert gap.norm() < 0.01 * update.norm(), (part, gap.norm(), update.norm())
+
+
+def test_a_non_finite_loss_on_one_rank_is_skipped_by_all(tiny_data, tiny_teacher_ckpt,
+                                                         tmp_path):
+    cfg = _ktan_cfg(tiny_data, tiny_teacher_ckpt, str(tmp_path))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    shards = [[pseudo_collate([dataset[4 * s + i] for i in (0, 1)]),
+               pseudo_collate([dataset[4 * s + i] for i in (2, 3)])] for s in range(STEPS)]
+    # No deadlock (join returns), both ranks skipped the same step, weights still agree.
+    _spawn(str(tmp_path / 'init'), cfg.pretty_text, shards, str(tmp_path), True)
+    skips = [int(torch.load(tmp_path / f'skips{r}.pth')) for r in (0, 1)]
+    assert skips == [1, 1]
+    rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)

@@ -8,14 +8,13 @@ import warnings
 import mmdet
 import pytest
 import torch
-from mmdet.registry import DATASETS, MODELS
-from mmengine.dataset import pseudo_collate
+from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 
 from ktan_det.utils.runs import scalar_logs
 
-from conftest import KTAN_CFG, REPO, dump_config, load_tool, tiny_run_config
+from conftest import KTAN_CFG, dump_config, load_tool, tiny_batch, tiny_run_config
 
 train_tool, export_tool = load_tool('train'), load_tool('export_student')
 
@@ -110,8 +109,7 @@ def test_non_finite_loss_skips_the_step_and_training_goes_on(tiny_data, tiny_tea
     model.init_weights()
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    batch = pseudo_collate([dataset[0], dataset[1]])
+    batch = tiny_batch(cfg)
     MessageHub.get_current_instance().update_info('iter', 2)
     healthy = model.loss_imitation.forward
     model.loss_imitation.forward = lambda *args: healthy(*args) * float('nan')
