@@ -59,7 +59,7 @@ def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = ()
         print(f'  {name}: resuming the unfinished run in {work_dir}')
     log_path = osp.join(work_dir, 'train.log')
     start, every = time.time(), max(1, max_iters // reports)
-    with open(log_path, 'a') as log:
+    with open(log_path, 'a', buffering=1) as log:  # line-buffered: follow it with tail -f
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                    text=True, cwd=REPO_ROOT, env=env)
         for line in process.stdout:
