@@ -45,7 +45,7 @@ VARIANTS = tuple(KTAN_VARIANTS) + tuple(MMRAZOR_LOSSES)
 
 def config_hash(config: str, options: List[str]) -> str:
     """A short hash of a config's full text after ``options``: names a cached run."""
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(config, import_custom_modules=False)
     cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
     return hashlib.sha256((cfg.pretty_text + '\n'.join(options)).encode()).hexdigest()[:10]
 

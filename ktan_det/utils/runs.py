@@ -28,7 +28,7 @@ def is_finished(work_dir: str, max_iters: int) -> bool:
 
 def config_max_iters(config: str, cfg_options: Sequence[str] = ()) -> int:
     """``train_cfg.max_iters`` of ``config`` after ``key=value`` overrides."""
-    cfg = Config.fromfile(config)
+    cfg = Config.fromfile(config, import_custom_modules=False)
     cfg.merge_from_dict(dict(option.split('=', 1) for option in cfg_options))
     return int(cfg.train_cfg.max_iters)
 

@@ -1,0 +1,63 @@
+"""The benchmarks' own logic (the long runs themselves are not tests)."""
+import math
+import os.path as osp
+
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.config import Config
+
+from ktan_det.benchmarks.report import quality_table, summarize
+from ktan_det.benchmarks.speed import build_step, fixed_batch
+from ktan_det.benchmarks.variants import (KTAN_CFG, STUDENT_CFG, TEACHER_CFG, VARIANTS,
+                                          config_hash, variant_config)
+
+
+def _metrics(mAP):
+    return {f'coco/{m}': mAP for m in ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m',
+                                       'bbox_mAP_l')}
+
+
+def test_summary_gap_closed_and_spread():
+    results = {'plain': [_metrics(0.10), _metrics(0.12)],
+               'ktan': [_metrics(0.20), _metrics(0.21)],
+               'soft': [_metrics(0.12), _metrics(0.115)]}
+    summary = summarize(results, _metrics(0.31))
+    assert summary['ktan']['gap_closed'] == pytest.approx((0.205 - 0.11) / (0.31 - 0.11))
+    assert summary['ktan']['spread'] == pytest.approx(0.02)
+    assert summary['ktan']['significant'] and not summary['soft']['significant']
+    assert summary['plain']['bbox_mAP']['std'] == pytest.approx(math.sqrt(2) * 0.01)
+    table = quality_table(summary, _metrics(0.31))
+    assert '| ktan | 2 | 0.205 ± 0.007' in table and '48%' in table and '| yes |' in table
+
+
+@pytest.mark.parametrize('variant', VARIANTS)
+def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, tmp_path):
+    config, options = variant_config(variant, 'teacher.pth', str(tmp_path))
+    cfg = Config.fromfile(config, import_custom_modules=False)  # MMRazor: benchmarks only
+    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    student = Config.fromfile(STUDENT_CFG)
+    assert cfg.train_cfg == student.train_cfg and cfg.train_dataloader == \
+        student.train_dataloader
+    if variant == 'plain':
+        assert config == STUDENT_CFG
+    elif variant in ('cwd', 'pkd'):
+        assert cfg.model.architecture.type == student.model.type
+        assert cfg.model.teacher_ckpt == 'teacher.pth'
+    else:
+        assert config == KTAN_CFG and cfg.model.teacher_ckpt == 'teacher.pth'
+    scaled, scaled_options = variant_config(variant, 'teacher.pth', str(tmp_path), 3.0)
+    if variant != 'plain':
+        assert config_hash(scaled, scaled_options) != config_hash(config, options)
+
+
+def test_speed_steps_run_for_ktan_variants(tmp_path):
+    teacher = MODELS.build(Config.fromfile(TEACHER_CFG).model)
+    path = str(tmp_path / 'teacher.pth')
+    torch.save(dict(state_dict=teacher.state_dict()), path)
+    batch = fixed_batch(1)
+    for variant in ('plain', 'floor', 'ktan-no-adv'):
+        build_step(variant, path, batch)()
+    with pytest.raises(KeyError, match='unknown speed variant'):
+        build_step('fitnets', path, batch)
+    assert osp.isfile(KTAN_CFG)
