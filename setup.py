@@ -20,14 +20,16 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['ktan_det', 'ktan_det.*']),
     python_requires='>=3.9',
-    # Ranges are what mmdet 3.3 accepts and what we verified (see README "Versions").
+    # Verified: torch 2.14.1, torchvision 0.29.1, mmengine 0.10.7, mmcv 2.1.0, mmdet 3.3.0,
+    # numpy 1.26.4 (README "Versions"). Lower bounds: safe-loading allow-lists with explicit
+    # names need torch 2.6; mmdet 3.3 needs mmcv < 2.2; mmdet 3.3 and mmcv 2.1 predate numpy 2.
     install_requires=[
-        'torch>=2.0,<2.15',
-        'torchvision>=0.15,<0.30',
+        'torch>=2.6,<2.15',
+        'torchvision>=0.21,<0.30',
         'mmengine>=0.10.0,<0.11',
         'mmcv>=2.1.0,<2.2.0',
         'mmdet>=3.3.0,<3.4',
-        'numpy>=1.23',
+        'numpy>=1.23,<2',
         'pycocotools>=2.0.6',
         'matplotlib>=3.5',
     ],

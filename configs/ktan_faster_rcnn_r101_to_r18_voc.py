@@ -26,3 +26,5 @@ param_scheduler = dict(
     student=_base_.param_scheduler,
     discriminator=_base_.disc_param_scheduler)
 custom_hooks = [dict(type='KTANLossWeightHook', warmup_iters=dict(adv=200)), *_base_.ktan_hooks]
+# Keep the best student by val mAP (besides the regular checkpoints).
+default_hooks = dict(checkpoint=dict(save_best='pascal_voc/mAP', rule='greater'))

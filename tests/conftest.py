@@ -133,6 +133,9 @@ def tiny_ktan_run(tiny_data, tiny_teacher_ckpt, tmp_path_factory):
     cfg.model.teacher_ckpt = tiny_teacher_ckpt
     cfg.model.train_cfg = dict(tgn_iters=1, adv_start_iter=0, disc_steps=1)
     cfg.experiment_name = 'tiny_ktan_run'
+    for hook in cfg.custom_hooks:
+        if hook.type == 'TeacherGuardHook':
+            hook.evaluate = True
     config = dump_config(cfg, root / 'ktan.py')
     load_tool('train').main([config])
     return config, work_dir, osp.join(work_dir, 'iter_3.pth')

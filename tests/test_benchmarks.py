@@ -51,11 +51,11 @@ def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, t
         assert config_hash(scaled, scaled_options) != config_hash(config, options)
 
 
-def test_speed_steps_run_for_ktan_variants(tmp_path):
+def test_speed_steps_run_for_ktan_variants(tmp_path, tiny_data):
     teacher = MODELS.build(Config.fromfile(TEACHER_CFG).model)
     path = str(tmp_path / 'teacher.pth')
     torch.save(dict(state_dict=teacher.state_dict()), path)
-    batch = fixed_batch(1)
+    batch = fixed_batch(1, tiny_data)
     for variant in ('plain', 'floor', 'ktan-no-adv'):
         build_step(variant, path, batch)()
     with pytest.raises(KeyError, match='unknown speed variant'):

@@ -196,3 +196,11 @@ def test_different_widths_need_a_tgn_stage(ktan_cfg):
     ktan_cfg.model.train_cfg = dict(tgn_iters=0)
     with pytest.raises(DistillationSetupError, match='tgn_iters'):
         MODELS.build(ktan_cfg.model)
+
+
+def test_partial_part_configs_override_the_defaults(ktan_cfg):
+    ktan_cfg.model.loss_adv = dict(gan_type='hinge', loss_weight=0.3)
+    ktan_cfg.model.loss_soft = dict(temperature=4.0)
+    model = MODELS.build(ktan_cfg.model)
+    assert (model.loss_adv.gan_type, model.loss_adv.loss_weight) == ('hinge', 0.3)
+    assert model.loss_soft.temperature == 4.0 and model.loss_soft.score_type == 'softmax'

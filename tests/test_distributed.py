@@ -40,8 +40,9 @@ def _ktan_cfg(tiny_data, teacher_ckpt, work_dir):
 
 
 def _train(model, optim, batches, wrapper=None):
+    # Iteration 0 is the TGN stage (T2S trains through its own DDP wrapper); then distillation.
     for step in range(STEPS):
-        MessageHub.get_current_instance().update_info('iter', 1 + step)
+        MessageHub.get_current_instance().update_info('iter', step)
         (wrapper or model).train_step(batches[step], optim)
 
 
@@ -111,7 +112,7 @@ def test_two_gloo_ranks_agree_and_match_the_combined_batch(tiny_data, tiny_teach
     combined = reference.state_dict()
 
     assert rank0.keys() == combined.keys()
-    for part in ('student.', 'discriminator.'):
+    for part in ('student.', 't2s.', 'discriminator.'):
         keys = [k for k in rank0 if k.startswith(part) and rank0[k].is_floating_point()]
         assert all(torch.equal(rank0[k], rank1[k]) for k in keys), f'{part} differs by rank'
         update = torch.cat([(combined[k] - initial[k]).flatten() for k in keys])

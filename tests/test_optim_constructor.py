@@ -20,7 +20,7 @@ def test_amp_flag_makes_both_wrappers_amp():
     for key in ('student', 'discriminator'):
         assert wrappers[key]['type'] == 'AmpOptimWrapper'
         assert wrappers[key]['loss_scale'] == 'dynamic'
-    assert wrappers['student']['optimizer']['type'] == 'SGD'
+    assert wrappers['student']['optimizer'] == cfg.optim_wrapper.student.optimizer
     assert wrappers['discriminator']['optimizer']['type'] == 'Adam'
 
 

@@ -1,4 +1,5 @@
 """End-to-end runs of tools/train.py and tools/test.py on tiny versions of the shipped configs."""
+import glob
 import json
 import os
 import os.path as osp
@@ -9,6 +10,7 @@ import torch
 from conftest import KTAN_CFG, STUDENT_CFG, dump_config, load_tool, tiny_run_config
 
 train_tool, test_tool = load_tool('train'), load_tool('test')
+TENSORBOARD = 'visualizer.vis_backends.0.type=TensorboardVisBackend'
 
 
 def _scalars(work_dir):
@@ -32,6 +34,11 @@ def test_train_resume_and_evaluate_a_plain_student(tiny_data, tmp_path):
     metrics = test_tool.main([config, osp.join(work_dir, 'iter_4.pth'), '--data-root',
                               tiny_data, '--cfg-options', 'experiment_name=plain_c'])
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0 and 'coco/bbox_mAP_s' in metrics
+    # TensorBoard instead of the JSON logs, by the switch the guide documents.
+    tb_dir = str(tmp_path / 'tensorboard')
+    train_tool.main([config, '--data-root', tiny_data, '--work-dir', tb_dir, '--cfg-options',
+                     'train_cfg.max_iters=1', 'experiment_name=plain_tb', TENSORBOARD])
+    assert glob.glob(osp.join(tb_dir, '*', 'vis_data', 'events.out.tfevents.*'))
 
 
 def test_ktan_run_logs_every_loss_and_evaluates_without_the_teacher(

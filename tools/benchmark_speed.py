@@ -123,13 +123,13 @@ def report(times, memory, deploy, args) -> str:
     lines = [f'Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} CPU '
              f'cores, torch {torch.__version__}, batch {args.batch_size} of 160x160 images, '
              f'median of {args.rounds} alternated steps, by '
-             f'`python tools/benchmark_speed.py`.', '',
-             '| variant | step (s) | step / plain | peak memory increment (MB) | memory / plain |',
-             '|---|---|---|---|---|']
+             f'`python {" ".join(sys.argv)}`.', '',
+             '| variant | step (s) | step / plain | peak memory increment (MB) | memory / plain '
+             '| GPU peak (MB) |', '|---|---|---|---|---|---|']
     for variant, seconds in times.items():
-        mem = memory[variant]['rss_increment_mb']
+        mem, gpu = memory[variant]['rss_increment_mb'], memory[variant]['gpu_mb']
         lines.append(f'| {variant} | {seconds:.3f} | {seconds / plain_t:.2f} | {mem:.0f} | '
-                     f'{mem / plain_m:.2f} |')
+                     f'{mem / plain_m:.2f} | {"-" if gpu is None else f"{gpu:.0f}"} |')
     checks = []
     if 'ktan' in times and 'floor' in times:
         own = (times['ktan'] - times['floor']) / plain_t

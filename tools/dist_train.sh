@@ -9,9 +9,9 @@ NNODES=${NNODES:-1}
 NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-cd "$(dirname "$0")/.."
-PYTHONPATH="$(pwd):${PYTHONPATH:-}" \
+TOOLS=$(dirname "$0")
+PYTHONPATH="$TOOLS/..:${PYTHONPATH:-}" \
 python -m torch.distributed.run \
     --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
     --nproc_per_node="$GPUS" --master_port="$PORT" \
-    tools/train.py "$CONFIG" --launcher pytorch "${@:3}"
+    "$TOOLS/train.py" "$CONFIG" --launcher pytorch "${@:3}"

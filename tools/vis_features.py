@@ -61,32 +61,22 @@ def _show_map(fig, ax, values: np.ndarray, title: str, probability: bool = False
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02)
 
 
-def main(argv: Optional[List[str]] = None) -> str:
-    args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    distiller = load_distiller(cfg, args.checkpoint)
-    batch = image_batch(cfg, args.image, distiller.data_preprocessor)
-    students = [(args.labels[0], distiller.student)]
-    if args.compare:
-        students.append((args.labels[1], load_student(cfg, args.compare)))
-    panels = [feature_panels(distiller, batch['inputs'], student) for _, student in students]
+def render(distiller, batch, students, panels, score_thr: float):
+    """The figure: one row per tapped level; input with detections, teacher, T2S(teacher), then
+    per student its map, the difference and the discriminator's verdict."""
     mean = distiller.data_preprocessor.mean.view(3, 1, 1)
     std = distiller.data_preprocessor.std.view(3, 1, 1)
     image = (batch['inputs'][0] * std + mean).clamp(0, 255).byte().permute(1, 2, 0).numpy()
     if not distiller.data_preprocessor._channel_conversion:
         image = image[..., ::-1]  # BGR inputs: show as RGB
-
     per_student = ['student', 'difference'] + (
         ['discriminator'] if 'discriminator' in panels[0][0] else [])
-    columns = ['input', 'teacher', 't2s'] + per_student * len(students)
+    columns = 3 + len(per_student) * len(students)
     levels = distiller.tap_levels
-    fig, axes = plt.subplots(len(levels), len(columns), squeeze=False,
-                             figsize=(2.6 * len(columns), 2.3 * len(levels)))
+    fig, axes = plt.subplots(len(levels), columns, squeeze=False,
+                             figsize=(2.6 * columns, 2.3 * len(levels)))
     for row, lvl in enumerate(levels):
-        _draw_detections(axes[row, 0], image, distiller.student, batch, args.score_thr,
+        _draw_detections(axes[row, 0], image, distiller.student, batch, score_thr,
                          f'level {lvl}  {students[0][0]}')
         _show_map(fig, axes[row, 1], panels[0][row]['teacher'], TITLES['teacher'])
         _show_map(fig, axes[row, 2], panels[0][row]['t2s'], TITLES['t2s'])
@@ -99,6 +89,22 @@ def main(argv: Optional[List[str]] = None) -> str:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    return fig
+
+
+def main(argv: Optional[List[str]] = None) -> str:
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    distiller = load_distiller(cfg, args.checkpoint)
+    batch = image_batch(cfg, args.image, distiller.data_preprocessor)
+    students = [(args.labels[0], distiller.student)]
+    if args.compare:
+        students.append((args.labels[1], load_student(cfg, args.compare)))
+    panels = [feature_panels(distiller, batch['inputs'], student) for _, student in students]
+    fig = render(distiller, batch, students, panels, args.score_thr)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     fig.savefig(args.out, dpi=110)
     plt.close(fig)

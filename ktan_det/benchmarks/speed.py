@@ -13,6 +13,7 @@ from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 
 from ..models.teacher import build_frozen_teacher, teacher_model_cfg
+from ..utils.config import repoint_data_root
 from .variants import BENCH_PACKAGES, KTAN_CFG, MMRAZOR_LOSSES, STUDENT_CFG, mmrazor_config
 
 SPEED_VARIANTS = ('plain', 'floor', 'ktan', 'ktan-no-imitation', 'ktan-no-adv',
@@ -32,9 +33,12 @@ def mmrazor_available() -> bool:
     return True
 
 
-def fixed_batch(batch_size: int) -> dict:
-    """The first ``batch_size`` training images of the synthetic set, collated."""
+def fixed_batch(batch_size: int, data_root: Optional[str] = None) -> dict:
+    """The first ``batch_size`` training images of the synthetic set (or of the copy in
+    ``data_root``), collated."""
     cfg = Config.fromfile(STUDENT_CFG)
+    if data_root is not None:
+        repoint_data_root(cfg, data_root)
     dataset_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
     dataset_cfg.pipeline = [t for t in dataset_cfg.pipeline if t['type'] != 'RandomFlip']
     dataset = DATASETS.build(dataset_cfg)
@@ -42,28 +46,34 @@ def fixed_batch(batch_size: int) -> dict:
 
 
 def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], None]:
-    """A callable running one training step of ``variant`` on ``batch``."""
+    """A callable running one training step of ``variant`` on ``batch``, on the GPU if there
+    is one."""
     torch.manual_seed(0)
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
     if variant in ('plain', 'floor'):
         student_cfg = Config.fromfile(STUDENT_CFG)
-        student = MODELS.build(student_cfg.model)
+        student = MODELS.build(student_cfg.model).to(device)
         student.init_weights()
         student.train()
         optim = build_optim_wrapper(student, student_cfg.optim_wrapper)
-        teacher = _frozen_teacher(teacher_ckpt) if variant == 'floor' else None
+        if variant == 'plain':
+            return lambda: student.train_step(batch, optim)
+        teacher = _frozen_teacher(teacher_ckpt).to(device)
 
-        def step():
-            if teacher is not None:  # the teacher's backbone and neck: every distiller pays it
+        def step():  # MMEngine's train_step plus the teacher's backbone and neck: the floor
+            with optim.optim_context(student):
+                data = student.data_preprocessor(batch, True)
                 with torch.no_grad():
-                    teacher.extract_feat(student.data_preprocessor(batch, True)['inputs'])
-            student.train_step(batch, optim)
+                    teacher.extract_feat(data['inputs'])
+                losses = student(**data, mode='loss')
+            optim.update_params(student.parse_losses(losses)[0])
         return step
     if variant in _KTAN_OFF:
         cfg = Config.fromfile(KTAN_CFG)
         cfg.model.teacher_ckpt = teacher_ckpt
         for key in _KTAN_OFF[variant]:
             cfg.model[key] = None
-        model = MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model).to(device)
         model.init_weights()
         model.train()
         optim = build_optim_wrapper(model, cfg.optim_wrapper)
@@ -76,7 +86,7 @@ def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], Non
         return step
     if variant in MMRAZOR_LOSSES:
         cfg = mmrazor_config(MMRAZOR_LOSSES[variant], teacher_ckpt)
-        model = MODELS.build(cfg.model)
+        model = MODELS.build(cfg.model).to(device)
         model.init_weights()
         model.train()
         optim = build_optim_wrapper(model, cfg.optim_wrapper)

@@ -41,6 +41,9 @@ MMRAZOR_LOSSES = {
     'pkd': dict(type='PKDLoss', loss_weight=6.0, resize_stu=True),
 }
 VARIANTS = tuple(KTAN_VARIANTS) + tuple(MMRAZOR_LOSSES)
+# Multipliers of each method's distillation weights picked by the tuning runs
+# (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
+TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 1.0}
 
 
 def config_hash(config: str, options: List[str]) -> str:
@@ -125,9 +128,13 @@ def ensure_teacher(work_root: str) -> str:
 
 
 def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
-                weight_scale: float = 1.0) -> str:
+                weight_scale: Optional[float] = None) -> str:
     """Train one (variant, seed) run, cached in its own directory under ``work_root`` (named
-    by the variant, the seed and the hash of the run's full config); return the directory."""
+    by the variant, the seed and the hash of the run's full config); return the directory.
+    ``weight_scale`` defaults to the method's tuned one (:data:`TUNED_WEIGHT_SCALES`)."""
+    if weight_scale is None:  # the ablations use full KTAN's weights
+        weight_scale = TUNED_WEIGHT_SCALES.get('ktan' if variant in KTAN_VARIANTS else variant,
+                                               1.0)
     config, options = variant_config(variant, teacher_ckpt, osp.join(work_root, 'configs'),
                                      weight_scale)
     options = [*options, f'randomness.seed={seed}']

@@ -54,7 +54,7 @@ class TeacherGuardHook(Hook):
         self.record = dict(
             path=path,
             sha256=file_sha256(path) if path and not is_remote_path(path) else None,
-            config=str(model.teacher_cfg_path or 'dict'))
+            config=model.teacher_cfg_text)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if not runner._resume:
@@ -62,20 +62,21 @@ class TeacherGuardHook(Hook):
         saved = checkpoint.get('meta', {}).get(META_KEY)
         if saved is None or self.record is None:
             return
-        if saved.get('sha256') != self.record['sha256']:
+        # A remote teacher (URL) has no local file to hash: its address identifies it.
+        identity = 'sha256' if saved.get('sha256') and self.record['sha256'] else 'path'
+        if saved.get(identity) != self.record[identity]:
             raise TeacherCheckpointError(
                 f'refusing to resume: the checkpoint was trained with teacher {saved["path"]} '
-                f'(sha256 {saved["sha256"]}), but model.teacher_ckpt is now '
-                f'{self.record["path"]} (sha256 {self.record["sha256"]}). Resume with the same '
-                'teacher, or start a new run')
+                f'({identity} {saved.get(identity)}), but model.teacher_ckpt is now '
+                f'{self.record["path"]} ({identity} {self.record[identity]}). Resume with the '
+                'same teacher, or start a new run')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('meta', {})[META_KEY] = dict(self.record or {})
 
     def before_train(self, runner) -> None:
         model = ktan_model(runner)
-        if model.teacher_ckpt is None:
-            return  # the distiller refuses to train; its error says why
+        model.check_teacher_loaded()
         expected, meta = read_teacher_checkpoint(model.teacher_ckpt)
         actual = model.teacher.state_dict()
         differing = [k for k, v in expected.items()
@@ -90,7 +91,8 @@ class TeacherGuardHook(Hook):
             self._evaluate_teacher(runner, model)
 
     def _check_classes(self, runner, teacher_ckpt: str, meta: dict) -> None:
-        teacher_classes = (meta.get('dataset_meta') or {}).get('classes')
+        # MMDetection 3 checkpoints keep them in dataset_meta, 2.x (the model zoo) in CLASSES.
+        teacher_classes = (meta.get('dataset_meta') or {}).get('classes') or meta.get('CLASSES')
         dataset = getattr(runner.train_dataloader, 'dataset', None)
         student_classes = getattr(dataset, 'metainfo', {}).get('classes')
         if teacher_classes is None or student_classes is None:
@@ -120,7 +122,7 @@ class TeacherGuardHook(Hook):
             outputs = model.teacher(data['inputs'], data['data_samples'], mode='predict')
             loop.evaluator.process(data_samples=outputs, data_batch=data_batch)
         metrics = loop.evaluator.evaluate(len(loop.dataloader.dataset))
-        for key, value in metrics.items():
-            runner.message_hub.update_scalar(f'teacher/{key}', value)
+        runner.visualizer.add_scalars({f'teacher/{k}': v for k, v in metrics.items()},
+                                      step=runner.iter)
         runner.logger.info('teacher on the val set: ' + '  '.join(
             f'{k}: {v:.4f}' for k, v in metrics.items() if isinstance(v, float)))

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
-from mmengine.config import ConfigDict
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel, is_model_wrapper
 from mmengine.optim import OptimWrapper, OptimWrapperDict
@@ -21,6 +21,12 @@ from .taps import StudentTaps
 from .teacher import build_frozen_teacher, teacher_model_cfg
 
 KTAN_LOSS_NAMES = ('imitation', 'adv', 'soft')
+# Each part's default; a config dict without `type` (e.g. from --cfg-options
+# model.loss_adv.loss_weight=0.2) overrides fields of it.
+DEFAULTS = dict(discriminator=dict(type='PatchDiscriminator'),
+                loss_imitation=dict(type='FeatureImitationLoss'),
+                loss_adv=dict(type='AdversarialLoss'),
+                loss_soft=dict(type='SoftLabelLoss'))
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
@@ -82,16 +88,21 @@ class KTANDistiller(BaseModel):
                  teacher_ckpt: Optional[str],
                  tap_levels: Optional[Sequence[int]] = None,
                  t2s: dict = dict(kernel_size=1),
-                 discriminator: Optional[dict] = dict(type='PatchDiscriminator'),
-                 loss_imitation: Optional[dict] = dict(type='FeatureImitationLoss'),
-                 loss_adv: Optional[dict] = dict(type='AdversarialLoss', loss_weight=0.1),
-                 loss_soft: Optional[dict] = dict(type='SoftLabelLoss'),
+                 discriminator: Optional[dict] = DEFAULTS['discriminator'],
+                 loss_imitation: Optional[dict] = DEFAULTS['loss_imitation'],
+                 loss_adv: Optional[dict] = DEFAULTS['loss_adv'],
+                 loss_soft: Optional[dict] = DEFAULTS['loss_soft'],
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor or student.get('data_preprocessor'),
                          init_cfg=init_cfg)
+        discriminator, loss_imitation, loss_adv, loss_soft = (
+            _with_default(cfg, DEFAULTS[name]) for cfg, name in (
+                (discriminator, 'discriminator'), (loss_imitation, 'loss_imitation'),
+                (loss_adv, 'loss_adv'), (loss_soft, 'loss_soft')))
         teacher_cfg, self.teacher_cfg_path = teacher_model_cfg(teacher)
+        self.teacher_cfg_text = Config(dict(model=teacher_cfg)).pretty_text
         check_preprocessors(teacher_cfg.get('data_preprocessor'),
                             student.get('data_preprocessor'))
         self.student = MODELS.build(ConfigDict(student))
@@ -252,12 +263,17 @@ class KTANDistiller(BaseModel):
             log_scalars.pop(f'train/{key}', None)
         self._logged_keys = set(logged)
 
-    def _check_can_train(self, optim_wrapper) -> None:
+    def check_teacher_loaded(self) -> None:
+        """Raise if the teacher has no checkpoint: training needs a trained teacher."""
         if self.teacher_ckpt is None:
             raise DistillationSetupError(
                 'the teacher has no checkpoint (model.teacher_ckpt=None) and KTAN training needs '
-                f'a trained one: train it (python tools/train.py {self.teacher_cfg_path or "<teacher config>"}) '
-                'or bring one, then pass --cfg-options model.teacher_ckpt=PATH')
+                'a trained one: train it (python tools/train.py '
+                f'{self.teacher_cfg_path or "TEACHER_CONFIG"}) or bring one, then pass '
+                '--cfg-options model.teacher_ckpt=PATH')
+
+    def _check_can_train(self, optim_wrapper) -> None:
+        self.check_teacher_loaded()
         if not isinstance(optim_wrapper, OptimWrapperDict) or 'student' not in optim_wrapper:
             raise DistillationSetupError(
                 "KTANDistiller needs an OptimWrapperDict with a 'student' wrapper: use "
@@ -375,6 +391,12 @@ class KTANDistiller(BaseModel):
         self.num_skipped_steps += 1
         warnings.warn(f'KTAN: non-finite loss ({", ".join(sorted(bad_losses))}); update '
                       f'skipped ({self.num_skipped_steps} so far)')
+
+
+def _with_default(cfg: Optional[dict], default: dict) -> Optional[dict]:
+    if cfg is None or 'type' in cfg:
+        return cfg
+    return {**default, **cfg}
 
 
 def _clean_state_dict(module, state_dict, prefix, local_metadata) -> None:
