@@ -9,6 +9,7 @@ import os
 import os.path as osp
 import platform
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import List, Optional
 
 import matplotlib
@@ -36,6 +37,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--tune', nargs='+', type=float, metavar='SCALE',
                         help=f'tuning instead: run {", ".join(TUNED)} at seed 0 with their '
                         'distillation weights multiplied by each SCALE')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='runs trained at once, sharing the CPU cores between them')
     parser.add_argument('--work-dir', default=osp.join(REPO_ROOT, 'work_dirs', 'synthetic'),
                         help='cache of runs (shared with the demo)')
     parser.add_argument('--out-dir', default=osp.join(REPO_ROOT, 'docs', 'benchmarks'),
@@ -68,21 +71,24 @@ def main(argv: Optional[List[str]] = None) -> dict:
     teacher_ckpt = ensure_teacher(args.work_dir)
     teacher = final_metrics(osp.dirname(teacher_ckpt))
 
-    if args.tune:
-        rows = {}
-        for variant in TUNED:
-            for scale in args.tune:
-                run = run_variant(variant, 0, teacher_ckpt, args.work_dir, scale)
-                rows[f'{variant} x{scale:g}'] = final_metrics(run)['coco/bbox_mAP']
-        print('\n'.join(f'{name}: bbox mAP {value:.3f}' for name, value in rows.items()))
-        return rows
+    threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
 
-    results = {v: [final_metrics(run_variant(v, s, teacher_ckpt, args.work_dir))
-                   for s in seeds] for v in variants}
-    if 'plain' not in results:
-        results = {'plain': [final_metrics(run_variant('plain', s, teacher_ckpt,
-                                                       args.work_dir)) for s in seeds],
-                   **results}
+    def run_all(jobs):
+        """``{(variant, seed, scale): final metrics}`` of every job, ``jobs`` at a time."""
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = {job: pool.submit(run_variant, job[0], job[1], teacher_ckpt,
+                                        args.work_dir, job[2], threads) for job in jobs}
+        return {job: final_metrics(future.result()) for job, future in futures.items()}
+
+    if args.tune:
+        runs = run_all([(v, 0, scale) for v in TUNED for scale in args.tune])
+        for (variant, _, scale), metrics in runs.items():
+            print(f'{variant} x{scale:g}: bbox mAP {metrics["coco/bbox_mAP"]:.3f}')
+        return runs
+
+    variants = ['plain'] + [v for v in variants if v != 'plain']
+    runs = run_all([(v, s, None) for v in variants for s in seeds])
+    results = {v: [runs[(v, s, None)] for s in seeds] for v in variants}
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
     print(table)

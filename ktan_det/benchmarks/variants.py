@@ -128,10 +128,11 @@ def ensure_teacher(work_root: str) -> str:
 
 
 def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
-                weight_scale: Optional[float] = None) -> str:
+                weight_scale: Optional[float] = None, threads: Optional[int] = None) -> str:
     """Train one (variant, seed) run, cached in its own directory under ``work_root`` (named
     by the variant, the seed and the hash of the run's full config); return the directory.
-    ``weight_scale`` defaults to the method's tuned one (:data:`TUNED_WEIGHT_SCALES`)."""
+    ``weight_scale`` defaults to the method's tuned one (:data:`TUNED_WEIGHT_SCALES`);
+    ``threads`` caps the run's CPU threads (for running several at once)."""
     if weight_scale is None:  # the ablations use full KTAN's weights
         weight_scale = TUNED_WEIGHT_SCALES.get('ktan' if variant in KTAN_VARIANTS else variant,
                                                1.0)
@@ -141,7 +142,9 @@ def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
     scale = '' if weight_scale == 1.0 else f'_x{weight_scale:g}'
     run_dir = osp.join(work_root,
                        f'{variant}{scale}_seed{seed}_{config_hash(config, options)}')
-    env = mmrazor_env() if variant in MMRAZOR_LOSSES else None
+    env = mmrazor_env() if variant in MMRAZOR_LOSSES else dict(os.environ)
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
     train(config, run_dir, f'{variant}{scale} seed {seed}', options, env=env)
     return run_dir
 
