@@ -52,3 +52,19 @@ def test_discriminator_patches_see_local_structure():
     feat[..., 0:4, 0:4] = 5.0  # a change in one corner moves only nearby patches
     changed = (disc([feat])[0] - base).abs()[0, 0] > 1e-6
     assert changed[0, 0] and not changed[-1, -1]
+
+
+def test_pca_initialisation_makes_the_round_trip_nearly_lossless():
+    torch.manual_seed(0)
+    # Teacher-like maps whose 32 channels live in an 8-dimensional subspace.
+    basis = torch.randn(32, 8)
+    feats = [torch.einsum('cd,ndhw->nchw', basis, torch.randn(2, 8, 6, 6)) + 3.0]
+    t2s = T2SAdapters(teacher_channels=32, student_channels=8, num_levels=1, kernel_size=3)
+    assert bool(t2s.needs_pca_init)
+    before = (t2s(feats, round_trip=True)[0] - feats[0]).pow(2).mean()
+    t2s.init_from_teacher(feats)
+    after = (t2s(feats, round_trip=True)[0] - feats[0]).pow(2).mean()
+    assert not t2s.needs_pca_init and after < 1e-6 < before
+    assert T2SAdapters(16, 16, 1).needs_pca_init.item() is False
+    with pytest.raises(ValueError, match='norm_cfg=None'):
+        T2SAdapters(16, 8, 1, norm_cfg=dict(type='BN'))

@@ -10,9 +10,16 @@ from torch import Tensor
 NORMALIZE_MODES = (None, 'channel', 'level')
 
 
-def _standardize(feat: Tensor, dims: Sequence[int]) -> Tensor:
+def standardize(feat: Tensor, mode: Optional[str]) -> Tensor:
+    """Zero mean, unit variance per sample and channel over positions (``'channel'``), or per
+    sample over channels and positions (``'level'``); ``None`` returns ``feat`` unchanged."""
+    if mode is None:
+        return feat
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(f'normalize={mode!r}, expected one of {NORMALIZE_MODES}')
+    dims = (2, 3) if mode == 'channel' else (1, 2, 3)
     mean = feat.mean(dim=dims, keepdim=True)
-    std = feat.std(dim=dims, keepdim=True)
+    std = feat.std(dim=dims, keepdim=True, correction=0)  # a 1x1 map gives 0, not NaN
     return (feat - mean) / (std + 1e-6)
 
 
@@ -88,11 +95,8 @@ class FeatureImitationLoss(nn.Module):
             if student.shape != target.shape:
                 raise ValueError(f'FeatureImitationLoss: level {i} student map '
                                  f'{tuple(student.shape)} vs target {tuple(target.shape)}')
-            if self.normalize == 'channel':
-                student, target = _standardize(student, (2, 3)), _standardize(target, (2, 3))
-            elif self.normalize == 'level':
-                student, target = (_standardize(student, (1, 2, 3)),
-                                   _standardize(target, (1, 2, 3)))
+            student = standardize(student, self.normalize)
+            target = standardize(target, self.normalize)
             if fg_masks is None or self.fg_weight == 1.0:
                 distances.append(F.mse_loss(student, target))
                 continue

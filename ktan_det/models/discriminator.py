@@ -7,6 +7,8 @@ from mmdet.registry import MODELS
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..losses import standardize
+
 
 def _patch_net(in_channels: int, base_channels: int, num_convs: int,
                norm_cfg: Optional[dict]) -> nn.Sequential:
@@ -39,16 +41,21 @@ class PatchDiscriminator(BaseModule):
         shared: One network for every level (default) or one per level.
         norm_cfg: Normalisation after every strided conv but the first. Group norm by default:
             batch norm would mix real and fake batches' statistics.
+        input_norm: Standardise each map before judging it (``'channel'`` or ``'level'``, as
+            :func:`~ktan_det.losses.standardize`), so that the discriminator judges spatial
+            structure rather than a scale difference the student cannot easily close.
         init_cfg: MMEngine initialisation config.
     """
 
     def __init__(self, in_channels: int, num_levels: int, base_channels: int = 64,
                  num_convs: int = 2, shared: bool = True,
                  norm_cfg: Optional[dict] = dict(type='GN', num_groups=8),
+                 input_norm: Optional[str] = None,
                  init_cfg: Optional[dict] = dict(type='Normal', layer='Conv2d', std=0.02)):
         super().__init__(init_cfg=init_cfg)
         self.num_levels = num_levels
         self.shared = shared
+        self.input_norm = input_norm
         self.nets = nn.ModuleList(
             _patch_net(in_channels, base_channels, num_convs, norm_cfg)
             for _ in range(1 if shared else num_levels))
@@ -58,4 +65,5 @@ class PatchDiscriminator(BaseModule):
         if len(feats) != self.num_levels:
             raise ValueError(f'PatchDiscriminator: built for {self.num_levels} levels, '
                              f'got {len(feats)}')
-        return [self.nets[0 if self.shared else i](feat) for i, feat in enumerate(feats)]
+        return [self.nets[0 if self.shared else i](standardize(feat, self.input_norm))
+                for i, feat in enumerate(feats)]

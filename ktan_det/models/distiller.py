@@ -231,6 +231,10 @@ class KTANDistiller(BaseModel):
                 losses = self.student(inputs, data_samples, mode='loss')
                 student_feats = [self.taps.neck_feats[i] for i in self.tap_levels]
             if in_tgn_stage:
+                if _unwrap(self.t2s).needs_pca_init:
+                    with torch.no_grad():
+                        feats = self.teacher.extract_feat(inputs)
+                    _unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
                 losses.update(self._tgn_losses(inputs, data_samples))
             elif distilling:
                 teacher_feats, targets = self._teacher_targets(inputs)
