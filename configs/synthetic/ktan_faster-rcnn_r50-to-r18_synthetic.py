@@ -11,9 +11,10 @@ model = dict(
     teacher='{{fileDirname}}/faster-rcnn_r50_fpn_teacher_synthetic.py',
     teacher_ckpt='work_dirs/synthetic_teacher/teacher.pth',
     tap_levels=None,  # every FPN level
-    t2s=dict(kernel_size=1, norm_cfg=None),
-    discriminator=dict(type='PatchDiscriminator', base_channels=64, num_convs=2, shared=True),
-    loss_imitation=dict(type='FeatureImitationLoss', loss_weight=1.0, normalize=None,
+    t2s=dict(kernel_size=1, norm_cfg=None, init='pca'),
+    discriminator=dict(type='PatchDiscriminator', base_channels=64, num_convs=2, shared=True,
+                       input_norm='channel'),
+    loss_imitation=dict(type='FeatureImitationLoss', loss_weight=1.0, normalize='channel',
                         fg_weight=1.0),
     loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
     loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
