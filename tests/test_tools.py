@@ -1,22 +1,17 @@
 """End-to-end runs of tools/train.py and tools/test.py on tiny versions of the shipped configs."""
 import glob
-import json
 import os
 import os.path as osp
 import shutil
 
 import torch
 
+from ktan_det.utils.runs import scalar_logs
+
 from conftest import KTAN_CFG, STUDENT_CFG, dump_config, load_tool, tiny_run_config
 
 train_tool, test_tool = load_tool('train'), load_tool('test')
 TENSORBOARD = 'visualizer.vis_backends.0.type=TensorboardVisBackend'
-
-
-def _scalars(work_dir):
-    (stamp,) = [d for d in os.listdir(work_dir) if osp.isdir(osp.join(work_dir, d))]
-    with open(osp.join(work_dir, stamp, 'vis_data', 'scalars.json')) as f:
-        return [json.loads(line) for line in f]
 
 
 def test_train_resume_and_evaluate_a_plain_student(tiny_data, tmp_path):
@@ -57,7 +52,7 @@ def test_ktan_run_logs_every_loss_and_evaluates_without_the_teacher(
     teacher = runner.model.teacher.state_dict()
     assert all(torch.equal(teacher[k], v) for k, v in saved.items())
 
-    logged = set().union(*[row.keys() for row in _scalars(work_dir)])
+    logged = set().union(*[row.keys() for row in scalar_logs(work_dir)])
     assert {'loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss', 'disc_acc',
             'tgn_loss_cls', 'coco/bbox_mAP'} <= logged
     early = torch.load(osp.join(work_dir, 'iter_3.pth'))['state_dict']
