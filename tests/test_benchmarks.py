@@ -1,5 +1,6 @@
 """The benchmarks' own logic (the long runs themselves are not tests)."""
 import math
+from concurrent.futures import ThreadPoolExecutor
 import os.path as osp
 
 import pytest
@@ -11,6 +12,7 @@ from ktan_det.benchmarks.report import quality_table, summarize
 from ktan_det.benchmarks.speed import build_step, fixed_batch
 from ktan_det.benchmarks.variants import (KTAN_CFG, STUDENT_CFG, TEACHER_CFG, VARIANTS,
                                           config_hash, variant_config)
+from ktan_det.utils.runs import load_config
 
 
 def _metrics(mAP):
@@ -34,8 +36,7 @@ def test_summary_gap_closed_and_spread():
 @pytest.mark.parametrize('variant', VARIANTS)
 def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, tmp_path):
     config, options = variant_config(variant, 'teacher.pth', str(tmp_path))
-    cfg = Config.fromfile(config, import_custom_modules=False)  # MMRazor: benchmarks only
-    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    cfg = load_config(config, options)  # no custom imports: MMRazor is for benchmarks only
     student = Config.fromfile(STUDENT_CFG)
     assert cfg.train_cfg == student.train_cfg and cfg.train_dataloader == \
         student.train_dataloader
@@ -49,6 +50,16 @@ def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, t
     scaled, scaled_options = variant_config(variant, 'teacher.pth', str(tmp_path), 3.0)
     if variant != 'plain':
         assert config_hash(scaled, scaled_options) != config_hash(config, options)
+
+
+def test_runs_are_prepared_from_several_threads(tmp_path):
+    # `--jobs N` prepares runs in threads; MMEngine's config parser alone is not thread-safe.
+    def prepare(variant):
+        return config_hash(*variant_config(variant, 'teacher.pth', str(tmp_path)))
+    jobs = ['plain', 'ktan', 'cwd'] * 2
+    with ThreadPoolExecutor(2) as pool:
+        hashes = list(pool.map(prepare, jobs))
+    assert hashes[:3] == hashes[3:] and len(set(hashes)) == 3
 
 
 def test_speed_steps_run_for_ktan_variants(tmp_path, tiny_data):

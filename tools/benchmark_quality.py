@@ -9,7 +9,7 @@ import os
 import os.path as osp
 import platform
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import List, Optional
 
 import matplotlib
@@ -76,9 +76,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
     def run_all(jobs):
         """``{(variant, seed, scale): final metrics}`` of every job, ``jobs`` at a time."""
         with ThreadPoolExecutor(args.jobs) as pool:
-            futures = {job: pool.submit(run_variant, job[0], job[1], teacher_ckpt,
-                                        args.work_dir, job[2], threads) for job in jobs}
-        return {job: final_metrics(future.result()) for job, future in futures.items()}
+            futures = {pool.submit(run_variant, job[0], job[1], teacher_ckpt, args.work_dir,
+                                   job[2], threads): job for job in jobs}
+            for future in as_completed(futures):
+                if future.exception():  # say so now; the other runs go on
+                    print(f'  {futures[future]} failed: {future.exception()}', flush=True)
+        return {job: final_metrics(future.result()) for future, job in futures.items()}
 
     if args.tune:
         runs = run_all([(v, 0, scale) for v in TUNED for scale in args.tune])

@@ -14,12 +14,13 @@ optimizer) from the same teacher; they differ only in what is distilled:
 import hashlib
 import os
 import os.path as osp
+import threading
 from typing import List, Optional, Tuple
 
 from mmengine.config import Config
 
 from ..utils.checkpoint import save_weights
-from ..utils.runs import REPO_ROOT, train
+from ..utils.runs import REPO_ROOT, load_config, train
 
 SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
 TEACHER_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r50_fpn_teacher_synthetic.py')
@@ -48,15 +49,14 @@ TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 1.0}
 
 def config_hash(config: str, options: List[str]) -> str:
     """A short hash of a config's full text after ``options``: names a cached run."""
-    cfg = Config.fromfile(config, import_custom_modules=False)
-    cfg.merge_from_dict(dict(o.split('=', 1) for o in options))
+    cfg = load_config(config, options)
     return hashlib.sha256((cfg.pretty_text + '\n'.join(options)).encode()).hexdigest()[:10]
 
 
 def mmrazor_config(loss: dict, teacher_ckpt: str, num_levels: int = 5) -> Config:
     """The student config with its model replaced by MMRazor's FpnTeacherDistill."""
-    student = Config.fromfile(STUDENT_CFG)
-    teacher_model = Config.fromfile(TEACHER_CFG).model
+    student = load_config(STUDENT_CFG)
+    teacher_model = load_config(TEACHER_CFG).model
     t_channels, s_channels = teacher_model.neck.out_channels, student.model.neck.out_channels
     levels = range(num_levels)
     cfg = student.to_dict()
@@ -102,7 +102,7 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
             return STUDENT_CFG, []
         options = [f'model.teacher_ckpt={teacher_ckpt}', *options]
         if weight_scale != 1.0:
-            model = Config.fromfile(KTAN_CFG).model
+            model = load_config(KTAN_CFG).model
             off = {o.split('=')[0].split('.')[1] for o in options if o.endswith('=None')}
             options += [f'model.{loss}.loss_weight={model[loss].loss_weight * weight_scale}'
                         for loss in ('loss_imitation', 'loss_adv', 'loss_soft') if loss not in off]
@@ -113,7 +113,10 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
     loss['loss_weight'] *= weight_scale
     os.makedirs(out_dir, exist_ok=True)
     path = osp.join(out_dir, f'mmrazor_{variant}_x{weight_scale:g}.py')
-    mmrazor_config(loss, teacher_ckpt).dump(path)
+    # Written aside and renamed: another thread may be reading the same config.
+    partial = f'{path[:-3]}_{threading.get_ident()}.partial.py'
+    mmrazor_config(loss, teacher_ckpt).dump(partial)
+    os.replace(partial, path)
     return path, []
 
 

@@ -7,6 +7,7 @@ import os.path as osp
 import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
@@ -16,6 +17,9 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_TOOL = osp.join(REPO_ROOT, 'tools', 'train.py')
 _TRAIN_LINE = re.compile(r'Iter\(train\) \[\s*(\d+)/(\d+)\].*?eta: (\S+).*?\bloss: ([\d.]+)')
 _VAL_LINE = re.compile(r'Iter\(val\).*coco/bbox_mAP: ([\d.-]+)')
+# MMEngine's config parser (its `mmdet::` base lookup through pkg_resources) is not thread-safe,
+# and the benchmarks prepare runs from several threads.
+_CONFIG_LOCK = threading.Lock()
 
 
 def final_checkpoint(work_dir: str, max_iters: int) -> str:
@@ -26,11 +30,18 @@ def is_finished(work_dir: str, max_iters: int) -> bool:
     return osp.isfile(final_checkpoint(work_dir, max_iters))
 
 
+def load_config(config: str, cfg_options: Sequence[str] = ()) -> Config:
+    """``config`` after ``key=value`` overrides, without importing its custom modules;
+    safe to call from several threads."""
+    with _CONFIG_LOCK:
+        cfg = Config.fromfile(config, import_custom_modules=False)
+    cfg.merge_from_dict(dict(option.split('=', 1) for option in cfg_options))
+    return cfg
+
+
 def config_max_iters(config: str, cfg_options: Sequence[str] = ()) -> int:
     """``train_cfg.max_iters`` of ``config`` after ``key=value`` overrides."""
-    cfg = Config.fromfile(config, import_custom_modules=False)
-    cfg.merge_from_dict(dict(option.split('=', 1) for option in cfg_options))
-    return int(cfg.train_cfg.max_iters)
+    return int(load_config(config, cfg_options).train_cfg.max_iters)
 
 
 def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = (),
