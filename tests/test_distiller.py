@@ -155,6 +155,24 @@ def test_soft_labels_compare_the_rois_the_student_sampled(ktan_cfg):
     assert teacher_scores.shape == scores.shape == (rois.shape[0], 9)
 
 
+def test_soft_labels_on_a_random_subset_of_the_rois(ktan_cfg):
+    ktan_cfg.model.train_cfg.soft_rois_per_img = 5
+    model, optim = _build(ktan_cfg)
+    model.train()
+    _at_iter(3)
+    batch = tiny_batch(ktan_cfg)
+    model.train_step(batch, optim)
+    rois, scores = model.taps.rois, model.taps.cls_scores
+    feats = list(model.teacher.extract_feat(model.data_preprocessor(batch, True)['inputs']))
+    torch.manual_seed(1)
+    student_scores, teacher_scores = model._class_scores(feats)
+    torch.manual_seed(1)
+    keep = torch.randperm(rois.shape[0])[:5 * 2]
+    assert torch.equal(student_scores, scores[keep])  # still attached to the student's graph
+    assert student_scores.requires_grad
+    torch.testing.assert_close(teacher_scores, model._teacher_roi_scores(feats, rois[keep]))
+
+
 def test_student_inference_and_predict_mode(ktan_cfg):
     model, _ = _build(ktan_cfg)
     model.eval()

@@ -5,6 +5,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from ktan_det.losses import standardize
 from ktan_det.visualization import feature_panels, image_batch, load_distiller, load_student
 
 from conftest import load_tool
@@ -30,13 +31,16 @@ def test_panels_hold_one_row_per_level_with_the_documented_values(distiller_and_
         teacher = distiller.teacher.extract_feat(batch['inputs'])
         student = distiller.student.extract_feat(batch['inputs'])
         targets = distiller.t2s([teacher[i] for i in distiller.tap_levels])
+        mode = distiller.loss_imitation.normalize  # the synthetic config's: 'channel'
+        assert mode == 'channel'
         for lvl, panel, target in zip(distiller.tap_levels, panels, targets):
-            target = target[0]
-            expected = (target - student[lvl][0]).abs().mean(0).numpy()
+            expected = (standardize(target, mode) - standardize(student[lvl], mode))[0]
+            expected = expected.abs().mean(0).numpy()
             np.testing.assert_allclose(panel['difference'], expected, rtol=1e-5, atol=1e-6)
             np.testing.assert_allclose(panel['student'], student[lvl][0].abs().mean(0).numpy(),
                                        rtol=1e-5)
             assert panel['teacher'].shape == panel['t2s'].shape == expected.shape
+            np.testing.assert_allclose(panel['t2s'], target[0].abs().mean(0).numpy(), rtol=1e-5)
             verdict = panel['discriminator']
             assert verdict.ndim == 2 and (verdict >= 0).all() and (verdict <= 1).all()
 

@@ -50,12 +50,12 @@ def _chart(summary: dict, teacher: dict, path: str) -> None:
     names = list(summary)
     means = [summary[n]['bbox_mAP']['mean'] for n in names]
     stds = [summary[n]['bbox_mAP']['std'] for n in names]
-    fig, ax = plt.subplots(figsize=(1.2 * len(names) + 2, 4))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(names) + 2), 4.5))
     ax.bar(names, means, yerr=stds, capsize=4,
            color=['grey' if n == 'plain' else 'tab:blue' for n in names])
     ax.axhline(teacher['coco/bbox_mAP'], color='tab:red', linestyle='--', label='teacher')
     ax.set_ylabel('bbox mAP (mean ± std over seeds)')
-    ax.set_title('synthetic benchmark: student R-18 FPN-128, teacher R-50 FPN')
+    ax.set_title('synthetic benchmark\nstudent R-18 FPN-128, teacher R-50 FPN')
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -10,6 +10,7 @@ import json
 import os
 import os.path as osp
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -19,6 +20,7 @@ from functools import partial
 from typing import Dict, List, Optional
 
 import torch
+from mmengine.registry import init_default_scope
 
 from ktan_det.benchmarks.speed import (SPEED_VARIANTS, build_step, fixed_batch,
                                        mmrazor_available)
@@ -45,12 +47,28 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process since the last :func:`_reset_peak_rss`."""
+    try:
+        with open('/proc/self/status') as f:
+            return int(re.search(r'VmHWM:\s+(\d+) kB', f.read()).group(1)) / 1024
+    except OSError:  # not Linux: the peak since the process started
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak_rss() -> None:
+    """Start the peak over from the current memory (Linux), so that transient peaks of the
+    imports do not hide the training steps' own."""
+    try:
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+    except OSError:
+        pass
 
 
 def memory_child(variant: str, teacher_ckpt: str, batch_size: int, steps: int) -> None:
     """In its own process: peak memory of ``steps`` training steps, over the imports."""
     batch = fixed_batch(batch_size)
+    _reset_peak_rss()
     baseline = _peak_rss_mb()
     step = build_step(variant, teacher_ckpt, batch)
     for _ in range(steps):
@@ -170,6 +188,7 @@ def _chart(times, memory, path):
 
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
+    init_default_scope('mmdet')  # datasets and models are built outside a runner
     if args.memory_child:
         mmrazor_available()
         memory_child(args.memory_child, args.teacher_ckpt, args.batch_size, args.memory_steps)

@@ -1,7 +1,8 @@
 """Show what KTAN distils on one image: per tapped neck level, the input with the student's
 detections, the teacher map, T2S(teacher), the student map, |T2S(teacher) - student| and the
 discriminator's patch map. Maps are reduced over channels by the mean absolute activation
-(the difference: mean over channels of the absolute difference). With --compare, a second
+(the difference: mean over channels of the absolute difference of the maps as the imitation
+loss compares them, i.e. after its normalisation). With --compare, a second
 student (e.g. the plain one) is shown to the right, judged by the same discriminator."""
 import argparse
 import os

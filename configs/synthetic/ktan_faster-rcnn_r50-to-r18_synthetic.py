@@ -18,7 +18,7 @@ model = dict(
                         fg_weight=1.0),
     loss_adv=dict(type='AdversarialLoss', gan_type='lsgan', loss_weight=0.1),
     loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
-    train_cfg=dict(tgn_iters=100, adv_start_iter=50, disc_steps=1))
+    train_cfg=dict(tgn_iters=100, adv_start_iter=50, disc_steps=1, soft_rois_per_img=32))
 
 optim_wrapper = dict(
     _delete_=True,

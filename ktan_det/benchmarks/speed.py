@@ -55,7 +55,7 @@ def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], Non
         student = MODELS.build(student_cfg.model).to(device)
         student.init_weights()
         student.train()
-        optim = build_optim_wrapper(student, student_cfg.optim_wrapper)
+        optim = build_optim_wrapper(student, _without_steps(student_cfg.optim_wrapper))
         if variant == 'plain':
             return lambda: student.train_step(batch, optim)
         teacher = _frozen_teacher(teacher_ckpt).to(device)
@@ -76,7 +76,7 @@ def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], Non
         model = MODELS.build(cfg.model).to(device)
         model.init_weights()
         model.train()
-        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+        optim = build_optim_wrapper(model, _without_steps(cfg.optim_wrapper))
         # Past the TGN stage and the adversarial start: every configured loss is on.
         iteration = model.tgn_iters + model.adv_start_iter
 
@@ -89,9 +89,23 @@ def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], Non
         model = MODELS.build(cfg.model).to(device)
         model.init_weights()
         model.train()
-        optim = build_optim_wrapper(model, cfg.optim_wrapper)
+        optim = build_optim_wrapper(model, _without_steps(cfg.optim_wrapper))
         return lambda: model.train_step(batch, optim)
     raise KeyError(f'unknown speed variant {variant!r}; expected one of {SPEED_VARIANTS}')
+
+
+def _without_steps(optim_wrapper: dict) -> dict:
+    """``optim_wrapper`` with every learning rate 0. The optimizers still do all their work,
+    but the weights stay put: the student's proposals, and with them the RoI count and sizes
+    that dominate a Faster R-CNN step on a CPU, are the same in every step of every variant,
+    instead of drifting apart as each variant overfits the fixed batch its own way."""
+    optim_wrapper = copy.deepcopy(optim_wrapper)
+    for key, value in optim_wrapper.items():
+        if key == 'optimizer':
+            value['lr'] = 0.0
+        elif isinstance(value, dict):
+            optim_wrapper[key] = _without_steps(value)
+    return optim_wrapper
 
 
 def _frozen_teacher(teacher_ckpt: Optional[str]):

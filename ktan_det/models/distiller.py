@@ -77,7 +77,10 @@ class KTANDistiller(BaseModel):
             from the detector type.
         train_cfg: ``tgn_iters`` (length of the TGN stage, when T2S is trained),
             ``adv_start_iter`` (first iteration of adversarial training, counted from the end
-            of the TGN stage), ``disc_steps`` (discriminator updates per student update).
+            of the TGN stage), ``disc_steps`` (discriminator updates per student update),
+            ``soft_rois_per_img`` (two-stage students: soft labels on a random subset of this
+            many of the RoIs the student sampled per image, ``None`` for all; scoring RoIs
+            with the teacher's RoI head is the costliest part of a KTAN step).
         data_preprocessor: Defaults to the student's.
         init_cfg: MMEngine initialisation config.
     """
@@ -117,6 +120,10 @@ class KTANDistiller(BaseModel):
         self.tgn_iters = int(train_cfg.pop('tgn_iters', 0))
         self.adv_start_iter = int(train_cfg.pop('adv_start_iter', 0))
         self.disc_steps = int(train_cfg.pop('disc_steps', 1))
+        self.soft_rois_per_img = train_cfg.pop('soft_rois_per_img', None)
+        if self.soft_rois_per_img is not None and self.soft_rois_per_img < 1:
+            raise DistillationSetupError(
+                f'train_cfg.soft_rois_per_img={self.soft_rois_per_img} must be >= 1 or None')
         if self.disc_steps < 1:
             raise DistillationSetupError(f'train_cfg.disc_steps={self.disc_steps} must be >= 1')
         if train_cfg:
@@ -366,8 +373,13 @@ class KTANDistiller(BaseModel):
     def _class_scores(self, teacher_feats: List[Tensor]) -> Tuple[Tensor, Tensor]:
         """Student and teacher class logits for the same samples, as (n, num_classes)."""
         if self.loss_soft.score_type == 'softmax':
-            return (self.taps.cls_scores,
-                    self._teacher_roi_scores(teacher_feats, self.taps.rois))
+            rois, scores = self.taps.rois, self.taps.cls_scores
+            if self.soft_rois_per_img is not None:
+                num_images = teacher_feats[0].shape[0]
+                keep = torch.randperm(rois.shape[0], device=rois.device)[
+                    :self.soft_rois_per_img * num_images]
+                rois, scores = rois[keep], scores[keep]
+            return scores, self._teacher_roi_scores(teacher_feats, rois)
         with torch.no_grad():
             teacher_maps = self.teacher.bbox_head(teacher_feats)[0]
         num_classes = self.teacher.bbox_head.cls_out_channels

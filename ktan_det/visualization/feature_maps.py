@@ -13,6 +13,8 @@ from mmengine.dataset import pseudo_collate
 from mmengine.runner.checkpoint import _load_checkpoint
 from torch import Tensor
 
+from ..losses import standardize
+
 PANELS = ('teacher', 't2s', 'student', 'difference', 'discriminator')
 
 
@@ -36,7 +38,8 @@ def feature_panels(distiller: nn.Module, inputs: Tensor,
 
     Keys: ``teacher``, ``t2s``, ``student`` (each reduced by :func:`reduce_channels`),
     ``difference`` (the mean over channels of ``|T2S(teacher) - student|``, computed before
-    reduction), ``discriminator`` (the discriminator's ``real_probability`` of each student patch:
+    reduction on the maps as the imitation loss compares them, i.e. after its ``normalize``),
+    ``discriminator`` (the discriminator's ``real_probability`` of each student patch:
     for the vanilla loss the probability the patch is the teacher's, in [0, 1]; absent when the
     distiller has no discriminator).
 
@@ -55,12 +58,14 @@ def feature_panels(distiller: nn.Module, inputs: Tensor,
     if distiller.discriminator is not None:
         verdicts = [distiller.loss_adv.real_probability(logits)
                     for logits in distiller.discriminator(student_feats)]
+    normalize = getattr(distiller.loss_imitation, 'normalize', None)
     panels = []
     for j, lvl in enumerate(levels):
         panel = dict(teacher=reduce_channels(teacher_feats[lvl][0]),
                      t2s=reduce_channels(targets[j][0]),
                      student=reduce_channels(student_feats[j][0]),
-                     difference=reduce_channels(targets[j][0] - student_feats[j][0]))
+                     difference=reduce_channels(standardize(targets[j][:1], normalize)[0] -
+                                                standardize(student_feats[j][:1], normalize)[0]))
         if verdicts is not None:
             panel['discriminator'] = verdicts[j][0, 0].cpu().numpy()
         panels.append(panel)
