@@ -84,6 +84,12 @@ def test_unknown_train_cfg_keys(cfg):
     _fails(cfg, r"unknown KTAN train_cfg keys: \['adv_start'\]")
 
 
+@pytest.mark.parametrize('key', ['disc_steps', 'soft_rois_per_img'])
+def test_counts_below_one(cfg, key):
+    cfg.model.train_cfg[key] = 0
+    _fails(cfg, rf'train_cfg.{key}=0 must be >= 1')
+
+
 def test_necks_with_different_strides_fail_at_the_first_step(cfg, tiny_teacher_ckpt):
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Dict, List, Optional
 
 import torch
+from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from ktan_det.benchmarks.speed import (SPEED_VARIANTS, build_step, fixed_batch,
@@ -189,6 +190,8 @@ def _chart(times, memory, path):
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
     init_default_scope('mmdet')  # datasets and models are built outside a runner
+    # Quiet the weight-init reports and FLOP-counter notes of the dozen models built here.
+    MMLogger.get_instance('benchmark_speed', log_level='ERROR')
     if args.memory_child:
         mmrazor_available()
         memory_child(args.memory_child, args.teacher_ckpt, args.batch_size, args.memory_steps)
