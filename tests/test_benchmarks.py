@@ -8,7 +8,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from ktan_det.benchmarks.report import quality_table, summarize
+from ktan_det.benchmarks.report import quality_table, summarize, tuning_table
 from ktan_det.benchmarks.speed import build_step, fixed_batch
 from ktan_det.benchmarks.variants import (KTAN_CFG, STUDENT_CFG, TEACHER_CFG, VARIANTS,
                                           config_hash, variant_config)
@@ -31,6 +31,16 @@ def test_summary_gap_closed_and_spread():
     assert summary['plain']['bbox_mAP']['std'] == pytest.approx(math.sqrt(2) * 0.01)
     table = quality_table(summary, _metrics(0.31))
     assert '| ktan | 2 | 0.205 ± 0.007' in table and '48%' in table and '| yes |' in table
+
+
+def test_tuning_table_marks_the_chosen_scale_per_method():
+    runs = {('ktan', 0.3): _metrics(0.045), ('ktan', 1.0): _metrics(0.05),
+            ('ktan', 3.0): _metrics(0.033), ('pkd', 1.0): _metrics(0.051),
+            ('pkd', 3.0): _metrics(0.055)}
+    lines = tuning_table(runs, {'ktan': 1.0, 'pkd': 3.0}).splitlines()
+    assert lines[0] == '| method | x0.3 | x1 | x3 | trials |'
+    assert lines[2] == '| ktan | 0.045 | **0.050** | 0.033 | 3 |'
+    assert lines[3] == '| pkd |  | 0.051 | **0.055** | 2 |'
 
 
 @pytest.mark.parametrize('variant', VARIANTS)

@@ -18,9 +18,10 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
-from ktan_det.benchmarks.report import quality_table, summarize  # noqa: E402
-from ktan_det.benchmarks.variants import (STUDENT_CFG, VARIANTS, ensure_teacher,  # noqa: E402
-                                          run_variant)
+from ktan_det.benchmarks.report import (quality_table, summarize,  # noqa: E402
+                                        tuning_table)
+from ktan_det.benchmarks.variants import (STUDENT_CFG, TUNED_WEIGHT_SCALES,  # noqa: E402
+                                          VARIANTS, ensure_teacher, run_variant)
 from ktan_det.datasets import ensure_synthetic_dataset  # noqa: E402
 from ktan_det.utils.runs import REPO_ROOT, final_metrics  # noqa: E402
 
@@ -85,8 +86,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     if args.tune:
         runs = run_all([(v, 0, scale) for v in TUNED for scale in args.tune])
-        for (variant, _, scale), metrics in runs.items():
-            print(f'{variant} x{scale:g}: bbox mAP {metrics["coco/bbox_mAP"]:.3f}')
+        table = tuning_table({(v, scale): m for (v, _, scale), m in runs.items()},
+                             TUNED_WEIGHT_SCALES)
+        print(table)
+        _write_table(osp.join(args.out_dir, 'tuning.md'), table)
         return runs
 
     variants = ['plain'] + [v for v in variants if v != 'plain']
@@ -95,14 +98,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
     print(table)
-    os.makedirs(args.out_dir, exist_ok=True)
     name = 'quality_quick' if args.quick else 'quality'
+    _write_table(osp.join(args.out_dir, f'{name}.md'), table)
     _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
-    with open(osp.join(args.out_dir, f'{name}.md'), 'w') as f:
+    return summary
+
+
+def _write_table(path: str, table: str) -> None:
+    """``table`` under a line saying when, where and by which command it was measured."""
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
         f.write(f'Measured {datetime.date.today()} on {platform.machine()}, '
                 f'{os.cpu_count()} CPU cores, by `python {" ".join(sys.argv)}`.\n\n')
         f.write(table + '\n')
-    return summary
 
 
 if __name__ == '__main__':

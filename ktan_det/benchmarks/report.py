@@ -1,5 +1,5 @@
 """Tables and summaries of benchmark results."""
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
 
@@ -70,4 +70,28 @@ def quality_table(summary: Dict[str, dict], teacher: Dict[str, float]) -> str:
         lines.append(f'| {variant} | {row["bbox_mAP"]["n"]} | ' + ' | '.join(cells)
                      + f' | {100 * row["gap_closed"]:.0f}% | {row["diff"]:+.3f} '
                      f'(spread {row["spread"]:.3f}) | {verdict} |')
+    return '\n'.join(lines)
+
+
+def tuning_table(runs: Dict[Tuple[str, float], Dict[str, float]],
+                 chosen: Dict[str, float]) -> str:
+    """Markdown: bbox mAP of each (method, weight scale) tuning run, one row per method, the
+    chosen scale in bold.
+
+    Args:
+        runs: ``(method, scale) -> final metrics``.
+        chosen: ``method -> the scale the benchmark uses``.
+    """
+    scales = sorted({scale for _, scale in runs})
+    lines = ['| method | ' + ' | '.join(f'x{s:g}' for s in scales) + ' | trials |',
+             '|---' * (len(scales) + 2) + '|']
+    for method in dict.fromkeys(m for m, _ in runs):
+        cells = []
+        for scale in scales:
+            metrics = runs.get((method, scale))
+            cell = f'{metrics["coco/bbox_mAP"]:.3f}' if metrics else ''
+            cells.append(f'**{cell}**' if metrics and scale == chosen.get(method, 1.0)
+                         else cell)
+        trials = sum(m == method for m, _ in runs)
+        lines.append(f'| {method} | ' + ' | '.join(cells) + f' | {trials} |')
     return '\n'.join(lines)
