@@ -44,7 +44,7 @@ MMRAZOR_LOSSES = {
 VARIANTS = tuple(KTAN_VARIANTS) + tuple(MMRAZOR_LOSSES)
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
-TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 1.0}
+TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
 
 
 def config_hash(config: str, options: List[str]) -> str:
