@@ -210,10 +210,31 @@ def test_no_teacher_checkpoint_builds_but_refuses_to_train(ktan_cfg):
         model.train_step(tiny_batch(ktan_cfg), optim)
 
 
-def test_different_widths_need_a_tgn_stage(ktan_cfg):
+def test_different_widths_need_a_tgn_stage_for_a_random_t2s(ktan_cfg):
     ktan_cfg.model.train_cfg = dict(tgn_iters=0)
+    ktan_cfg.model.t2s = dict(kernel_size=1, init='random')
     with pytest.raises(DistillationSetupError, match='tgn_iters'):
         MODELS.build(ktan_cfg.model)
+
+
+def test_pca_t2s_without_tgn_stage_stays_at_the_first_batch_pca_map(ktan_cfg):
+    ktan_cfg.model.train_cfg = dict(tgn_iters=0, adv_start_iter=0)
+    model, optim = _build(ktan_cfg)
+    model.train()
+    batch = tiny_batch(ktan_cfg)
+    expected = copy.deepcopy(model.t2s)
+    with torch.no_grad():
+        feats = model.teacher.extract_feat(model.data_preprocessor(batch, True)['inputs'])
+    expected.init_from_teacher([feats[i] for i in model.tap_levels])
+    _at_iter(0)
+    logs = model.train_step(batch, optim)
+    assert {'loss_imitation', 'loss_adv', 'loss_soft'} <= set(logs)
+    assert not any(k.startswith('tgn_') for k in logs)
+    assert not model.t2s.trainable and not model.t2s.needs_pca_init
+    assert _same(_snapshot(expected), _snapshot(model.t2s))
+    _at_iter(1)
+    model.train_step(tiny_batch(ktan_cfg, size=4), optim)
+    assert _same(_snapshot(expected), _snapshot(model.t2s))
 
 
 def test_partial_part_configs_override_the_defaults(ktan_cfg):

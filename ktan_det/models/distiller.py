@@ -58,6 +58,8 @@ class KTANDistiller(BaseModel):
     start of the run (``train_cfg.tgn_iters`` iterations): T2S and a 1x1 map back to the
     teacher's width feed the frozen teacher's own heads and learn from its detection loss, while
     the student trains on its detection loss alone. Then T2S is frozen and distillation starts.
+    With a PCA-initialised T2S, ``tgn_iters=0`` skips that stage: T2S stays at the PCA map of
+    the first batch and distillation starts at the first iteration.
 
     Args:
         student: Model config of the student detector.
@@ -75,7 +77,8 @@ class KTANDistiller(BaseModel):
             ``None``; needs ``discriminator``.
         loss_soft: Config of the soft-label loss, or ``None``. ``score_type`` is filled in
             from the detector type.
-        train_cfg: ``tgn_iters`` (length of the TGN stage, when T2S is trained),
+        train_cfg: ``tgn_iters`` (length of the TGN stage, when T2S is trained; 0 keeps a
+            PCA-initialised T2S fixed),
             ``adv_start_iter`` (first iteration of adversarial training, counted from the end
             of the TGN stage), ``disc_steps`` (discriminator updates per student update),
             ``soft_rois_per_img`` (two-stage students: soft labels on a random subset of this
@@ -137,11 +140,12 @@ class KTANDistiller(BaseModel):
         # T2S feeds the imitation and adversarial losses; soft labels use the teacher's own maps.
         if self.t2s.is_identity or (loss_imitation is None and loss_adv is None):
             self.tgn_iters = 0
-        elif self.tgn_iters <= 0:
+        elif self.tgn_iters <= 0 and not self.t2s.needs_pca_init:
             raise DistillationSetupError(
                 f'teacher neck has {teacher_channels} channels and student neck '
-                f'{student_channels}: T2S must be learnt first, so set model.train_cfg.tgn_iters '
-                '> 0 (the TGN stage length)')
+                f"{student_channels} and T2S starts random (t2s.init='random'): it must be "
+                'learnt first, so set model.train_cfg.tgn_iters > 0 (the TGN stage length), or '
+                "use t2s.init='pca' to keep T2S at its PCA map")
 
         if loss_adv is not None and discriminator is None:
             raise DistillationSetupError('loss_adv needs a discriminator (model.discriminator)')
@@ -237,11 +241,11 @@ class KTANDistiller(BaseModel):
             with self.taps.recording():
                 losses = self.student(inputs, data_samples, mode='loss')
                 student_feats = [self.taps.neck_feats[i] for i in self.tap_levels]
+            if _unwrap(self.t2s).needs_pca_init and (in_tgn_stage or distilling):
+                with torch.no_grad():
+                    feats = self.teacher.extract_feat(inputs)
+                _unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
             if in_tgn_stage:
-                if _unwrap(self.t2s).needs_pca_init:
-                    with torch.no_grad():
-                        feats = self.teacher.extract_feat(inputs)
-                    _unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
                 losses.update(self._tgn_losses(inputs, data_samples))
             elif distilling:
                 teacher_feats, targets = self._teacher_targets(inputs)
