@@ -10,8 +10,8 @@ from mmengine.config import Config
 
 from ktan_det.benchmarks.report import quality_table, summarize, tuning_table
 from ktan_det.benchmarks.speed import build_step, fixed_batch
-from ktan_det.benchmarks.variants import (KTAN_CFG, STUDENT_CFG, TEACHER_CFG, VARIANTS,
-                                          config_hash, variant_config)
+from ktan_det.benchmarks.variants import (KTAN_CFG, KTAN_EXPERIMENTS, STUDENT_CFG, TEACHER_CFG,
+                                          VARIANTS, config_hash, variant_config)
 from ktan_det.utils.runs import load_config
 
 
@@ -43,7 +43,7 @@ def test_tuning_table_marks_the_chosen_scale_per_method():
     assert lines[3] == '| pkd |  | 0.051 | **0.055** | 2 |'
 
 
-@pytest.mark.parametrize('variant', VARIANTS)
+@pytest.mark.parametrize('variant', VARIANTS + tuple(KTAN_EXPERIMENTS))
 def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, tmp_path):
     config, options = variant_config(variant, 'teacher.pth', str(tmp_path))
     cfg = load_config(config, options)  # no custom imports: MMRazor is for benchmarks only
@@ -60,6 +60,18 @@ def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, t
     scaled, scaled_options = variant_config(variant, 'teacher.pth', str(tmp_path), 3.0)
     if variant != 'plain':
         assert config_hash(scaled, scaled_options) != config_hash(config, options)
+
+
+def test_weight_scale_multiplies_the_weights_the_variant_trains_with(tmp_path):
+    base = load_config(KTAN_CFG).model
+    model = load_config(*variant_config('ktan-imitation-x4.5', 'teacher.pth', str(tmp_path),
+                                        0.5)).model
+    assert model.loss_imitation.loss_weight == pytest.approx(4.5 * 0.5)
+    assert model.loss_adv.loss_weight == pytest.approx(base.loss_adv.loss_weight * 0.5)
+    model = load_config(*variant_config('imitation', 'teacher.pth', str(tmp_path), 0.5)).model
+    assert model.loss_adv is None and model.loss_soft is None
+    assert model.loss_imitation.loss_weight == pytest.approx(
+        base.loss_imitation.loss_weight * 0.5)
 
 
 def test_runs_are_prepared_from_several_threads(tmp_path):

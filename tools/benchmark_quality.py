@@ -20,8 +20,9 @@ from mmengine.config import Config  # noqa: E402
 
 from ktan_det.benchmarks.report import (quality_table, summarize,  # noqa: E402
                                         tuning_table)
-from ktan_det.benchmarks.variants import (STUDENT_CFG, TUNED_WEIGHT_SCALES,  # noqa: E402
-                                          VARIANTS, ensure_teacher, run_variant)
+from ktan_det.benchmarks.variants import (KTAN_EXPERIMENTS, STUDENT_CFG,  # noqa: E402
+                                          TUNED_WEIGHT_SCALES, VARIANTS, ensure_teacher,
+                                          run_variant)
 from ktan_det.datasets import ensure_synthetic_dataset  # noqa: E402
 from ktan_det.utils.runs import REPO_ROOT, final_metrics  # noqa: E402
 
@@ -33,7 +34,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help=f'variants {", ".join(QUICK_VARIANTS)} with 2 seeds')
-    parser.add_argument('--variants', nargs='+', choices=VARIANTS, help='variants to run')
+    parser.add_argument('--variants', nargs='+', choices=VARIANTS + tuple(KTAN_EXPERIMENTS),
+                        help='variants to run (plain always runs: it is the baseline)')
     parser.add_argument('--seeds', nargs='+', type=int, help='seeds (default 0 1 2)')
     parser.add_argument('--tune', nargs='+', type=float, metavar='SCALE',
                         help=f'tuning instead: run {", ".join(TUNED)} at seed 0 with their '
@@ -43,7 +45,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--work-dir', default=osp.join(REPO_ROOT, 'work_dirs', 'synthetic'),
                         help='cache of runs (shared with the demo)')
     parser.add_argument('--out-dir', default=osp.join(REPO_ROOT, 'docs', 'benchmarks'),
-                        help='where quality.md and quality.png go')
+                        help='where the table and the chart go')
+    parser.add_argument('--report', help='name of the table and chart files (default quality, '
+                        'or quality_quick with --quick)')
     return parser.parse_args(argv)
 
 
@@ -98,7 +102,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
     print(table)
-    name = 'quality_quick' if args.quick else 'quality'
+    name = args.report or ('quality_quick' if args.quick else 'quality')
     _write_table(osp.join(args.out_dir, f'{name}.md'), table)
     _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
     return summary

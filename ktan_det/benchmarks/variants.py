@@ -42,6 +42,17 @@ MMRAZOR_LOSSES = {
     'pkd': dict(type='PKDLoss', loss_weight=6.0, resize_stu=True),
 }
 VARIANTS = tuple(KTAN_VARIANTS) + tuple(MMRAZOR_LOSSES)
+# Changes to full KTAN tried to find out why it closes little of the gap (docs/benchmarks.md):
+# chosen with --variants, outside the default comparison.
+KTAN_EXPERIMENTS = {
+    # T2S kept at its PCA map, no TGN stage: distillation from the first iteration.
+    'ktan-fixed-t2s': ['model.train_cfg.tgn_iters=0'],
+    # PKD's effective feature weight at its tuned scale (6 x 0.3 / 2 per level, 5 levels).
+    'ktan-imitation-x4.5': ['model.loss_imitation.loss_weight=4.5'],
+    'ktan-fixed-t2s-imitation-x4.5': ['model.train_cfg.tgn_iters=0',
+                                      'model.loss_imitation.loss_weight=4.5'],
+}
+KTAN_FAMILY = {**KTAN_VARIANTS, **KTAN_EXPERIMENTS}
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
 TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
@@ -91,24 +102,24 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
     """``(config file, cfg_options)`` that train ``variant`` with tools/train.py.
 
     Args:
-        variant: One of :data:`VARIANTS`.
+        variant: One of :data:`VARIANTS` or :data:`KTAN_EXPERIMENTS`.
         teacher_ckpt: The teacher's checkpoint.
         out_dir: Where a generated config (MMRazor variants) is written.
         weight_scale: Multiplier of every distillation loss weight of the variant (tuning).
     """
-    if variant in KTAN_VARIANTS:
-        options = KTAN_VARIANTS[variant]
+    if variant in KTAN_FAMILY:
+        options = KTAN_FAMILY[variant]
         if options is None:
             return STUDENT_CFG, []
         options = [f'model.teacher_ckpt={teacher_ckpt}', *options]
         if weight_scale != 1.0:
-            model = load_config(KTAN_CFG).model
-            off = {o.split('=')[0].split('.')[1] for o in options if o.endswith('=None')}
+            model = load_config(KTAN_CFG, options).model
             options += [f'model.{loss}.loss_weight={model[loss].loss_weight * weight_scale}'
-                        for loss in ('loss_imitation', 'loss_adv', 'loss_soft') if loss not in off]
+                        for loss in ('loss_imitation', 'loss_adv', 'loss_soft') if model[loss]]
         return KTAN_CFG, options
     if variant not in MMRAZOR_LOSSES:
-        raise KeyError(f'unknown variant {variant!r}; expected one of {VARIANTS}')
+        raise KeyError(f'unknown variant {variant!r}; expected one of '
+                       f'{VARIANTS + tuple(KTAN_EXPERIMENTS)}')
     loss = dict(MMRAZOR_LOSSES[variant])
     loss['loss_weight'] *= weight_scale
     os.makedirs(out_dir, exist_ok=True)
@@ -136,8 +147,8 @@ def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
     by the variant, the seed and the hash of the run's full config); return the directory.
     ``weight_scale`` defaults to the method's tuned one (:data:`TUNED_WEIGHT_SCALES`);
     ``threads`` caps the run's CPU threads (for running several at once)."""
-    if weight_scale is None:  # the ablations use full KTAN's weights
-        weight_scale = TUNED_WEIGHT_SCALES.get('ktan' if variant in KTAN_VARIANTS else variant,
+    if weight_scale is None:  # the ablations and experiments use full KTAN's weights
+        weight_scale = TUNED_WEIGHT_SCALES.get('ktan' if variant in KTAN_FAMILY else variant,
                                                1.0)
     config, options = variant_config(variant, teacher_ckpt, osp.join(work_root, 'configs'),
                                      weight_scale)

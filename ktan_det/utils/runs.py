@@ -1,5 +1,6 @@
 """Run training jobs as the demo and the benchmarks do: one subprocess per run, logged to a
 file, with compact progress on the console, resumable, and read back from MMEngine's logs."""
+import argparse
 import glob
 import json
 import os
@@ -11,7 +12,7 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TRAIN_TOOL = osp.join(REPO_ROOT, 'tools', 'train.py')
@@ -31,11 +32,15 @@ def is_finished(work_dir: str, max_iters: int) -> bool:
 
 
 def load_config(config: str, cfg_options: Sequence[str] = ()) -> Config:
-    """``config`` after ``key=value`` overrides, without importing its custom modules;
-    safe to call from several threads."""
+    """``config`` after ``key=value`` overrides, parsed as ``tools/train.py --cfg-options``
+    parses them (numbers, ``None``, lists), without importing its custom modules; safe to call
+    from several threads."""
     with _CONFIG_LOCK:
         cfg = Config.fromfile(config, import_custom_modules=False)
-    cfg.merge_from_dict(dict(option.split('=', 1) for option in cfg_options))
+    if cfg_options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *cfg_options]).cfg_options)
     return cfg
 
 
