@@ -54,6 +54,12 @@ EOF
     flock -u 9
 }
 
+# A checkout set up over a shared cache keeps using it when the variable is not set again (as in
+# `make bench-env` or `make demo` later), instead of replacing its .venv by a full 5.5 GB one.
+if [ -z "${KTAN_ENV_CACHE:-}" ] && [ -f .venv/.ktan-shared ]; then
+    KTAN_ENV_CACHE=$(dirname "$(cat .venv/.ktan-shared)")
+fi
+
 if [ -n "${KTAN_ENV_CACHE:-}" ]; then
     shared="$KTAN_ENV_CACHE/venv-$pins_hash"
     build_packages "$shared"
