@@ -27,7 +27,7 @@ build_packages() {
     if [ "$(cat "$venv/.ktan-pins" 2>/dev/null)" != "$pins_hash" ]; then
         local start
         start=$(date +%s)
-        echo "setup_env: building $venv (first time: ~11 min, most of it compiling mmcv)"
+        echo "setup_env: building $venv (first time: 11-33 min on 2 cores, most of it compiling mmcv)"
         rm -rf "$venv"
         "$python" -m venv "$venv"
         local pip="$venv/bin/python -m pip install --progress-bar off"
