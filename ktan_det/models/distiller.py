@@ -241,11 +241,11 @@ class KTANDistiller(BaseModel):
             with self.taps.recording():
                 losses = self.student(inputs, data_samples, mode='loss')
                 student_feats = [self.taps.neck_feats[i] for i in self.tap_levels]
-            if _unwrap(self.t2s).needs_pca_init and (in_tgn_stage or distilling):
-                with torch.no_grad():
-                    feats = self.teacher.extract_feat(inputs)
-                _unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
             if in_tgn_stage:
+                if _unwrap(self.t2s).needs_pca_init:
+                    with torch.no_grad():
+                        feats = self.teacher.extract_feat(inputs)
+                    _unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
                 losses.update(self._tgn_losses(inputs, data_samples))
             elif distilling:
                 teacher_feats, targets = self._teacher_targets(inputs)
@@ -304,8 +304,11 @@ class KTANDistiller(BaseModel):
     def _teacher_targets(self, inputs: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
         """The teacher's neck maps (all levels) and T2S of the tapped ones (the targets)."""
         teacher_feats = list(self.teacher.extract_feat(inputs))
-        targets = _unwrap(self.t2s)([teacher_feats[i] for i in self.tap_levels])
-        return teacher_feats, targets
+        tapped = [teacher_feats[i] for i in self.tap_levels]
+        t2s = _unwrap(self.t2s)
+        if t2s.needs_pca_init:  # no TGN stage: T2S stays at the PCA map of this first batch
+            t2s.init_from_teacher(tapped)
+        return teacher_feats, t2s(tapped)
 
     def _teacher_neck_round_trip(self, module, args, output):
         """During the TGN stage, the teacher's heads see its tapped maps through T2S and back."""
