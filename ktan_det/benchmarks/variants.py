@@ -20,7 +20,7 @@ from typing import List, Optional, Tuple
 from mmengine.config import Config
 
 from ..utils.checkpoint import save_weights
-from ..utils.runs import REPO_ROOT, load_config, train
+from ..utils.runs import REPO_ROOT, read_config, train
 
 SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
 TEACHER_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r50_fpn_teacher_synthetic.py')
@@ -60,14 +60,14 @@ TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
 
 def config_hash(config: str, options: List[str]) -> str:
     """A short hash of a config's full text after ``options``: names a cached run."""
-    cfg = load_config(config, options)
+    cfg = read_config(config, options)
     return hashlib.sha256((cfg.pretty_text + '\n'.join(options)).encode()).hexdigest()[:10]
 
 
 def mmrazor_config(loss: dict, teacher_ckpt: str, num_levels: int = 5) -> Config:
     """The student config with its model replaced by MMRazor's FpnTeacherDistill."""
-    student = load_config(STUDENT_CFG)
-    teacher_model = load_config(TEACHER_CFG).model
+    student = read_config(STUDENT_CFG)
+    teacher_model = read_config(TEACHER_CFG).model
     t_channels, s_channels = teacher_model.neck.out_channels, student.model.neck.out_channels
     levels = range(num_levels)
     cfg = student.to_dict()
@@ -113,7 +113,7 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
             return STUDENT_CFG, []
         options = [f'model.teacher_ckpt={teacher_ckpt}', *options]
         if weight_scale != 1.0:
-            model = load_config(KTAN_CFG, options).model
+            model = read_config(KTAN_CFG, options).model
             options += [f'model.{loss}.loss_weight={model[loss].loss_weight * weight_scale}'
                         for loss in ('loss_imitation', 'loss_adv', 'loss_soft') if model[loss]]
         return KTAN_CFG, options

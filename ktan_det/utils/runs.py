@@ -31,7 +31,7 @@ def is_finished(work_dir: str, max_iters: int) -> bool:
     return osp.isfile(final_checkpoint(work_dir, max_iters))
 
 
-def load_config(config: str, cfg_options: Sequence[str] = ()) -> Config:
+def read_config(config: str, cfg_options: Sequence[str] = ()) -> Config:
     """``config`` after ``key=value`` overrides, parsed as ``tools/train.py --cfg-options``
     parses them (numbers, ``None``, lists), without importing its custom modules; safe to call
     from several threads."""
@@ -46,7 +46,7 @@ def load_config(config: str, cfg_options: Sequence[str] = ()) -> Config:
 
 def config_max_iters(config: str, cfg_options: Sequence[str] = ()) -> int:
     """``train_cfg.max_iters`` of ``config`` after ``key=value`` overrides."""
-    return int(load_config(config, cfg_options).train_cfg.max_iters)
+    return int(read_config(config, cfg_options).train_cfg.max_iters)
 
 
 def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = (),
