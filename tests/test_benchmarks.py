@@ -11,7 +11,7 @@ from mmengine.config import Config
 from ktan_det.benchmarks.report import quality_table, summarize, tuning_table
 from ktan_det.benchmarks.speed import build_step, fixed_batch
 from ktan_det.benchmarks.variants import (KTAN_CFG, KTAN_EXPERIMENTS, STUDENT_CFG, TEACHER_CFG,
-                                          VARIANTS, config_hash, variant_config)
+                                          VARIANTS, config_hash, ktan_config, variant_config)
 from ktan_det.utils.runs import read_config
 
 
@@ -61,7 +61,7 @@ def test_every_variant_has_a_config_that_differs_only_in_distillation(variant, s
         assert cfg.model.architecture.type == student.model.type
         assert cfg.model.teacher_ckpt == 'teacher.pth'
     else:
-        assert config == KTAN_CFG and cfg.model.teacher_ckpt == 'teacher.pth'
+        assert config == ktan_config(variant) and cfg.model.teacher_ckpt == 'teacher.pth'
     if variant != 'plain':  # scaled weights: another config, so another cached run
         assert read_config(*variant_config(variant, 'teacher.pth', str(tmp_path), 3.0)) \
             .model != cfg.model
@@ -77,6 +77,13 @@ def test_weight_scale_multiplies_the_weights_the_variant_trains_with(tmp_path):
     assert model.loss_adv is None and model.loss_soft is None
     assert model.loss_imitation.loss_weight == pytest.approx(
         base.loss_imitation.loss_weight * 0.5)
+
+
+def test_disc_student_lr_experiment_schedules_the_discriminator_like_the_student(tmp_path):
+    cfg = read_config(*variant_config('ktan-disc-student-lr', 'teacher.pth', str(tmp_path)))
+    assert cfg.param_scheduler.discriminator == cfg.param_scheduler.student
+    assert read_config(KTAN_CFG).param_scheduler.discriminator != cfg.param_scheduler.student
+    assert cfg.model == read_config(KTAN_CFG, ['model.teacher_ckpt=teacher.pth']).model
 
 
 def test_runs_are_prepared_from_several_threads(tmp_path):

@@ -16,7 +16,7 @@ from ..models.teacher import build_frozen_teacher, teacher_model_cfg
 from ..utils.config import repoint_data_root
 from ..utils.runs import read_config
 from .variants import (BENCH_PACKAGES, KTAN_CFG, KTAN_EXPERIMENTS, MMRAZOR_LOSSES, STUDENT_CFG,
-                       mmrazor_config)
+                       ktan_config, mmrazor_config)
 
 # Full KTAN with one component off, and the quality benchmark's experiments, as run options.
 KTAN_SPEED_VARIANTS = {
@@ -79,8 +79,8 @@ def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], Non
             optim.update_params(student.parse_losses(losses)[0])
         return step
     if variant in KTAN_SPEED_VARIANTS:
-        cfg = read_config(KTAN_CFG, [f'model.teacher_ckpt={teacher_ckpt}',
-                                     *KTAN_SPEED_VARIANTS[variant]])
+        cfg = read_config(ktan_config(variant), [f'model.teacher_ckpt={teacher_ckpt}',
+                                                 *KTAN_SPEED_VARIANTS[variant]])
         model = MODELS.build(cfg.model).to(device)
         model.init_weights()
         model.train()

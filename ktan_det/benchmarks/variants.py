@@ -51,11 +51,24 @@ KTAN_EXPERIMENTS = {
     'ktan-imitation-x4.5': ['model.loss_imitation.loss_weight=4.5'],
     'ktan-fixed-t2s-imitation-x4.5': ['model.train_cfg.tgn_iters=0',
                                       'model.loss_imitation.loss_weight=4.5'],
+    # The discriminator's LR on the student's schedule instead of constant: by the end of the
+    # run it wins against a student whose LR has decayed (its own config: run options cannot
+    # set a list of schedulers).
+    'ktan-disc-student-lr': [],
+}
+EXPERIMENT_CONFIGS = {
+    'ktan-disc-student-lr': osp.join(SYNTHETIC,
+                                     'ktan_faster-rcnn_r50-to-r18_disc-student-lr_synthetic.py'),
 }
 KTAN_FAMILY = {**KTAN_VARIANTS, **KTAN_EXPERIMENTS}
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
 TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
+
+
+def ktan_config(variant: str) -> str:
+    """The config a KTAN variant's run options apply to."""
+    return EXPERIMENT_CONFIGS.get(variant, KTAN_CFG)
 
 
 def config_hash(config: str, options: List[str]) -> str:
@@ -113,10 +126,10 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
             return STUDENT_CFG, []
         options = [f'model.teacher_ckpt={teacher_ckpt}', *options]
         if weight_scale != 1.0:
-            model = read_config(KTAN_CFG, options).model
+            model = read_config(ktan_config(variant), options).model
             options += [f'model.{loss}.loss_weight={model[loss].loss_weight * weight_scale}'
                         for loss in ('loss_imitation', 'loss_adv', 'loss_soft') if model[loss]]
-        return KTAN_CFG, options
+        return ktan_config(variant), options
     if variant not in MMRAZOR_LOSSES:
         raise KeyError(f'unknown variant {variant!r}; expected one of '
                        f'{VARIANTS + tuple(KTAN_EXPERIMENTS)}')
