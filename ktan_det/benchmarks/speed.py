@@ -15,14 +15,14 @@ from mmengine.optim import build_optim_wrapper
 from ..models.teacher import build_frozen_teacher, teacher_model_cfg
 from ..utils.config import repoint_data_root
 from ..utils.runs import read_config
-from .variants import (BENCH_PACKAGES, KTAN_CFG, KTAN_EXPERIMENTS, MMRAZOR_LOSSES, STUDENT_CFG,
-                       ktan_config, mmrazor_config)
+from .variants import (BENCH_PACKAGES, KTAN_CFG, KTAN_EXPERIMENTS, MMRAZOR_LOSSES,
+                       NO_ADV_OPTIONS, STUDENT_CFG, ktan_config, mmrazor_config)
 
 # Full KTAN with one component off, and the quality benchmark's experiments, as run options.
 KTAN_SPEED_VARIANTS = {
     'ktan': [],
     'ktan-no-imitation': ['model.loss_imitation=None'],
-    'ktan-no-adv': ['model.loss_adv=None', 'model.discriminator=None'],
+    'ktan-no-adv': NO_ADV_OPTIONS,
     'ktan-no-soft': ['model.loss_soft=None'],
     **KTAN_EXPERIMENTS,
 }

@@ -28,11 +28,11 @@ STUDENT_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r18_fpn_student_synthetic.py')
 KTAN_CFG = osp.join(SYNTHETIC, 'ktan_faster-rcnn_r50-to-r18_synthetic.py')
 BENCH_PACKAGES = osp.join(REPO_ROOT, 'build', 'bench-packages')
 
-_NO_ADV = ['model.loss_adv=None', 'model.discriminator=None']
+NO_ADV_OPTIONS = ['model.loss_adv=None', 'model.discriminator=None']
 KTAN_VARIANTS = {
     'plain': None,
-    'imitation': ['model.loss_soft=None', *_NO_ADV],
-    'soft': ['model.loss_imitation=None', *_NO_ADV],
+    'imitation': ['model.loss_soft=None', *NO_ADV_OPTIONS],
+    'soft': ['model.loss_imitation=None', *NO_ADV_OPTIONS],
     'adv': ['model.loss_imitation=None', 'model.loss_soft=None'],
     'ktan': [],
 }
