@@ -10,8 +10,10 @@ from mmengine.config import Config
 
 from ktan_det.benchmarks.report import quality_table, summarize, tuning_table
 from ktan_det.benchmarks.speed import build_step, fixed_batch
-from ktan_det.benchmarks.variants import (KTAN_CFG, KTAN_EXPERIMENTS, STUDENT_CFG, TEACHER_CFG,
-                                          VARIANTS, config_hash, ktan_config, variant_config)
+from ktan_det.benchmarks.variants import (KTAN_CFG, KTAN_EXPERIMENTS, RESUME_INTERVAL,
+                                          STUDENT_CFG, TEACHER_CFG, VARIANTS, config_hash,
+                                          ktan_config, run_variant, variant_config)
+from ktan_det.utils import runs
 from ktan_det.utils.runs import read_config
 
 
@@ -94,6 +96,26 @@ def test_runs_are_prepared_from_several_threads(tmp_path):
     with ThreadPoolExecutor(2) as pool:
         hashes = list(pool.map(prepare, jobs))
     assert hashes[:3] == hashes[3:] and len(set(hashes)) == 3
+
+
+def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path, monkeypatch):
+    commands = []
+
+    class FinishedProcess:
+        stdout, returncode = [], 0
+
+        def __init__(self, command, **kwargs):
+            commands.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(runs.subprocess, 'Popen', FinishedProcess)
+    run_dir = run_variant('plain', 0, 'teacher.pth', str(tmp_path))
+    assert osp.basename(run_dir) == f'plain_seed0_{config_hash(STUDENT_CFG, ["randomness.seed=0"])}'
+    options = commands[0][commands[0].index('--cfg-options') + 1:]
+    hook = read_config(STUDENT_CFG, options).default_hooks.checkpoint
+    assert (hook.interval, hook.max_keep_ckpts) == (RESUME_INTERVAL, 1)
 
 
 def test_speed_steps_run_for_ktan_variants(tmp_path, tiny_data):

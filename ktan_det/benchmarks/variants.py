@@ -64,6 +64,9 @@ KTAN_FAMILY = {**KTAN_VARIANTS, **KTAN_EXPERIMENTS}
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
 TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
+# Student runs save this often, so a run cut off (e.g. by the end of a session) resumes close
+# to where it stopped instead of from the start.
+RESUME_INTERVAL = 100
 
 
 def ktan_config(variant: str) -> str:
@@ -172,7 +175,8 @@ def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
     env = mmrazor_env() if variant in MMRAZOR_LOSSES else dict(os.environ)
     if threads:
         env['OMP_NUM_THREADS'] = str(threads)
-    train(config, run_dir, f'{variant}{scale} seed {seed}', options, env=env)
+    train(config, run_dir, f'{variant}{scale} seed {seed}', options, env=env,
+          checkpoint_interval=RESUME_INTERVAL)
     return run_dir
 
 

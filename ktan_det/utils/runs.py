@@ -50,12 +50,15 @@ def config_max_iters(config: str, cfg_options: Sequence[str] = ()) -> int:
 
 
 def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = (),
-          reports: int = 10, env: Optional[dict] = None) -> str:
+          reports: int = 10, env: Optional[dict] = None,
+          checkpoint_interval: Optional[int] = None) -> str:
     """Train ``config`` into ``work_dir`` (its own schedule), unless that is already done.
 
     An unfinished run in ``work_dir`` is resumed. The full log goes to ``work_dir/train.log``;
     the console gets about ``reports`` progress lines and every validation result. ``env``
-    replaces the subprocess's environment.
+    replaces the subprocess's environment. ``checkpoint_interval`` overrides how often the run
+    saves a checkpoint to resume from (only the latest kept); saving does not change what is
+    trained, so callers can leave it out of what names a run.
 
     Returns:
         The final checkpoint.
@@ -68,6 +71,9 @@ def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = ()
         raise FileNotFoundError(f'{TRAIN_TOOL} not found: run from a ktan-det source checkout')
     os.makedirs(work_dir, exist_ok=True)
     command = [sys.executable, TRAIN_TOOL, config, '--work-dir', work_dir]
+    if checkpoint_interval:
+        cfg_options = [*cfg_options, f'default_hooks.checkpoint.interval={checkpoint_interval}',
+                       'default_hooks.checkpoint.max_keep_ckpts=1']
     if cfg_options:
         command += ['--cfg-options', *cfg_options]
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
