@@ -40,7 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--memory-steps', type=int, default=4)
     parser.add_argument('--variants', nargs='+', choices=SPEED_CHOICES,
                         help=f'default: {" ".join(SPEED_VARIANTS)}; the quality benchmark\'s '
-                        'KTAN experiments can be timed too')
+                        'KTAN experiments can be timed too (those that change only loss '
+                        'weights or learning rates time the same step as ktan)')
     parser.add_argument('--teacher-ckpt', help='default: the synthetic teacher (trained if '
                         'missing), so that proposal counts are realistic')
     parser.add_argument('--work-dir', default=osp.join(REPO_ROOT, 'work_dirs', 'synthetic'))

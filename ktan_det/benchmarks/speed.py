@@ -16,14 +16,15 @@ from ..models.teacher import build_frozen_teacher, teacher_model_cfg
 from ..utils.config import repoint_data_root
 from ..utils.runs import read_config
 from .variants import (BENCH_PACKAGES, KTAN_CFG, KTAN_EXPERIMENTS, MMRAZOR_LOSSES,
-                       NO_ADV_OPTIONS, STUDENT_CFG, ktan_config, mmrazor_config)
+                       NO_ADV_OPTIONS, NO_IMITATION_OPTIONS, NO_SOFT_OPTIONS, STUDENT_CFG,
+                       ktan_config, mmrazor_config)
 
 # Full KTAN with one component off, and the quality benchmark's experiments, as run options.
 KTAN_SPEED_VARIANTS = {
     'ktan': [],
-    'ktan-no-imitation': ['model.loss_imitation=None'],
+    'ktan-no-imitation': NO_IMITATION_OPTIONS,
     'ktan-no-adv': NO_ADV_OPTIONS,
-    'ktan-no-soft': ['model.loss_soft=None'],
+    'ktan-no-soft': NO_SOFT_OPTIONS,
     **KTAN_EXPERIMENTS,
 }
 # The default comparison; the experiments are timed on request.

@@ -28,12 +28,15 @@ STUDENT_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r18_fpn_student_synthetic.py')
 KTAN_CFG = osp.join(SYNTHETIC, 'ktan_faster-rcnn_r50-to-r18_synthetic.py')
 BENCH_PACKAGES = osp.join(REPO_ROOT, 'build', 'bench-packages')
 
+# Run options that turn one KTAN component off.
+NO_IMITATION_OPTIONS = ['model.loss_imitation=None']
+NO_SOFT_OPTIONS = ['model.loss_soft=None']
 NO_ADV_OPTIONS = ['model.loss_adv=None', 'model.discriminator=None']
 KTAN_VARIANTS = {
     'plain': None,
-    'imitation': ['model.loss_soft=None', *NO_ADV_OPTIONS],
-    'soft': ['model.loss_imitation=None', *NO_ADV_OPTIONS],
-    'adv': ['model.loss_imitation=None', 'model.loss_soft=None'],
+    'imitation': [*NO_SOFT_OPTIONS, *NO_ADV_OPTIONS],
+    'soft': [*NO_IMITATION_OPTIONS, *NO_ADV_OPTIONS],
+    'adv': [*NO_IMITATION_OPTIONS, *NO_SOFT_OPTIONS],
     'ktan': [],
 }
 # MMRazor's COCO weights, our starting point (see the quality benchmark for the tuning).
@@ -64,8 +67,8 @@ KTAN_FAMILY = {**KTAN_VARIANTS, **KTAN_EXPERIMENTS}
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
 TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
-# Student runs save this often, so a run cut off (e.g. by the end of a session) resumes close
-# to where it stopped instead of from the start.
+# Runs save this often, so a run cut off (e.g. by the end of a session) resumes close to where
+# it stopped instead of from its last scheduled checkpoint or the start.
 RESUME_INTERVAL = 100
 
 
@@ -153,7 +156,8 @@ def ensure_teacher(work_root: str) -> str:
     run_dir = osp.join(work_root, f'teacher_{config_hash(TEACHER_CFG, [])}')
     lean = osp.join(run_dir, 'teacher.pth')
     if not osp.isfile(lean):
-        save_weights(train(TEACHER_CFG, run_dir, 'teacher'), lean)
+        save_weights(train(TEACHER_CFG, run_dir, 'teacher', checkpoint_interval=RESUME_INTERVAL),
+                     lean)
     return lean
 
 

@@ -57,8 +57,8 @@ def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = ()
     An unfinished run in ``work_dir`` is resumed. The full log goes to ``work_dir/train.log``;
     the console gets about ``reports`` progress lines and every validation result. ``env``
     replaces the subprocess's environment. ``checkpoint_interval`` overrides how often the run
-    saves a checkpoint to resume from (only the latest kept); saving does not change what is
-    trained, so callers can leave it out of what names a run.
+    saves a checkpoint to resume from; saving does not change what is trained, so callers can
+    leave it out of what names a run.
 
     Returns:
         The final checkpoint.
@@ -72,8 +72,9 @@ def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = ()
     os.makedirs(work_dir, exist_ok=True)
     command = [sys.executable, TRAIN_TOOL, config, '--work-dir', work_dir]
     if checkpoint_interval:
-        cfg_options = [*cfg_options, f'default_hooks.checkpoint.interval={checkpoint_interval}',
-                       'default_hooks.checkpoint.max_keep_ckpts=1']
+        # The config's max_keep_ckpts (2) stays: MMEngine deletes the oldest checkpoint before
+        # writing the next, so with 1 a run killed while saving would have none to resume from.
+        cfg_options = [*cfg_options, f'default_hooks.checkpoint.interval={checkpoint_interval}']
     if cfg_options:
         command += ['--cfg-options', *cfg_options]
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
