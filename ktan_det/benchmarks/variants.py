@@ -45,18 +45,17 @@ MMRAZOR_LOSSES = {
     'pkd': dict(type='PKDLoss', loss_weight=6.0, resize_stu=True),
 }
 VARIANTS = tuple(KTAN_VARIANTS) + tuple(MMRAZOR_LOSSES)
-# Changes to full KTAN tried to find out why it closes little of the gap (docs/benchmarks.md):
-# chosen with --variants, outside the default comparison.
+# Changes to full KTAN, chosen with --variants outside the default comparison
+# (docs/benchmarks.md#experiments).
 KTAN_EXPERIMENTS = {
-    # T2S kept at its PCA map, no TGN stage: distillation from the first iteration.
-    'ktan-fixed-t2s': ['model.train_cfg.tgn_iters=0'],
-    # PKD's effective feature weight at its tuned scale (6 x 0.3 / 2 per level, 5 levels).
-    'ktan-imitation-x4.5': ['model.loss_imitation.loss_weight=4.5'],
-    'ktan-fixed-t2s-imitation-x4.5': ['model.train_cfg.tgn_iters=0',
-                                      'model.loss_imitation.loss_weight=4.5'],
-    # The discriminator's LR on the student's schedule instead of constant: by the end of the
-    # run it wins against a student whose LR has decayed (its own config: run options cannot
-    # set a list of schedulers).
+    # The synthetic config's settings before the experiments of 2026-11-26, one at a time:
+    # a 100-iteration TGN stage (T2S trained, no distillation meanwhile) ...
+    'ktan-tgn': ['model.train_cfg.tgn_iters=100'],
+    # ... and imitation weight 1.
+    'ktan-imitation-x1': ['model.loss_imitation.loss_weight=1.0'],
+    # The discriminator's LR on the student's schedule instead of constant, so that it does not
+    # outlearn a student whose LR has decayed (its own config: run options cannot set a list
+    # of schedulers).
     'ktan-disc-student-lr': [],
 }
 EXPERIMENT_CONFIGS = {
