@@ -1,11 +1,13 @@
 """Bad configurations fail at build time with an error that names the problem."""
 import copy
+from types import SimpleNamespace
 
 import pytest
 from mmdet.registry import MODELS
 from mmengine.optim import build_optim_wrapper
 
 from ktan_det.models import DistillationSetupError
+from ktan_det.models.compat import soft_label_score_type
 
 from conftest import KTAN_CFG, tiny_batch, tiny_run_config
 
@@ -67,6 +69,15 @@ def test_cascade_heads_are_refused_for_soft_labels(cfg):
            'loss_soft=None')
     cfg.model.loss_soft = None
     assert MODELS.build(cfg.model).loss_soft is None
+
+
+def test_anchor_free_dense_heads_are_refused_for_soft_labels():
+    head = MODELS.build(dict(type='FCOSHead', num_classes=8, in_channels=8, feat_channels=8,
+                             stacked_convs=1, norm_cfg=None))
+    fcos = SimpleNamespace(bbox_head=head)  # what the check reads of a single-stage detector
+    with pytest.raises(DistillationSetupError,
+                       match='anchor head .* the teacher has FCOSHead.*loss_soft=None'):
+        soft_label_score_type(fcos, fcos)
 
 
 def test_adversarial_training_without_a_discriminator_optimizer(cfg):

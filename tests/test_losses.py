@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from mmdet.structures.bbox import HorizontalBoxes
 
 from ktan_det.losses import (AdversarialLoss, FeatureImitationLoss, SoftLabelLoss,
                              foreground_masks)
@@ -50,6 +51,10 @@ def test_foreground_masks_cover_the_cells_a_box_overlaps():
     assert torch.equal(masks[0][0], expected)
     assert torch.equal(masks[1][0], torch.tensor([[True, True], [False, False]]))
     assert not masks[0][1].any()
+    # MMDetection's pipelines load boxes as HorizontalBoxes: the same masks.
+    from_structures = foreground_masks([HorizontalBoxes(b) for b in boxes],
+                                       [torch.Size([2, 1, 4, 4])], (16, 16))
+    assert torch.equal(from_structures[0], masks[0])
 
 
 @pytest.mark.parametrize('gan_type,disc,gen', [

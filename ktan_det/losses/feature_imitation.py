@@ -1,10 +1,11 @@
 """Feature imitation: pull the student's neck maps toward T2S(teacher) maps."""
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
+from mmdet.structures.bbox import BaseBoxes, get_box_tensor
 from torch import Tensor
 
 NORMALIZE_MODES = (None, 'channel', 'level')
@@ -23,15 +24,18 @@ def standardize(feat: Tensor, mode: Optional[str]) -> Tensor:
     return (feat - mean) / (std + 1e-6)
 
 
-def foreground_masks(gt_bboxes: Sequence[Tensor], feat_shapes: Sequence[torch.Size],
+def foreground_masks(gt_bboxes: Sequence[Union[Tensor, BaseBoxes]],
+                     feat_shapes: Sequence[torch.Size],
                      input_shape: Sequence[int]) -> List[Tensor]:
     """Masks of the feature cells that a ground-truth box overlaps, one (N, H, W) per level.
 
     Args:
-        gt_bboxes: Per image, (K, 4) boxes in input pixels, ``x1, y1, x2, y2``.
+        gt_bboxes: Per image, (K, 4) boxes in input pixels, ``x1, y1, x2, y2``, as tensors or
+            MMDetection box structures (``HorizontalBoxes``, what its pipelines load).
         feat_shapes: Shapes (N, C, H, W) of the feature maps, one per level.
         input_shape: (H, W) of the padded input batch the maps were computed from.
     """
+    gt_bboxes = [get_box_tensor(boxes) for boxes in gt_bboxes]
     device = gt_bboxes[0].device
     masks = []
     for n, _, h, w in feat_shapes:

@@ -2,6 +2,7 @@
 from typing import List, Optional, Sequence
 
 import torch.nn as nn
+from mmdet.models.dense_heads import AnchorHead
 from mmdet.models.roi_heads import StandardRoIHead
 from torch import Tensor
 
@@ -112,7 +113,8 @@ def soft_label_score_type(teacher: nn.Module, student: nn.Module) -> str:
         return 'softmax'
     t_head, s_head = teacher.bbox_head, student.bbox_head
     for role, head in (('teacher', t_head), ('student', s_head)):
-        if not getattr(head, 'use_sigmoid_cls', False) or not hasattr(head, 'prior_generator'):
+        # Anchor-free heads (FCOS, ...) have point priors: no anchors to match scores on.
+        if not isinstance(head, AnchorHead) or not head.use_sigmoid_cls:
             raise DistillationSetupError(
                 f'dense soft labels need an anchor head with sigmoid class scores; the {role} '
                 f'has {type(head).__name__}. Set model.loss_soft=None to distil features only')
