@@ -79,7 +79,7 @@ def _worker(rank, world_size, init_file, cfg_text, batches, out_dir, nan_step=Fa
     if nan_step:
         _nan_on_rank1_step1(model, rank)
     _train(model, optim, [b[rank] for b in batches], wrapper)
-    torch.save(torch.tensor(model.num_skipped_steps), osp.join(out_dir, f'skips{rank}.pth'))
+    torch.save(model.num_skipped_steps, osp.join(out_dir, f'skips{rank}.pth'))
     # What MMEngine's runner writes into checkpoints: the distiller's own state_dict, which
     # must not carry the DDP wrappers' `.module` (nor the teacher).
     torch.save(model.state_dict(), osp.join(out_dir, f'rank{rank}.pth'))

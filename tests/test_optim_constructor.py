@@ -1,5 +1,7 @@
 import pytest
+import torch.nn as nn
 from mmengine.config import Config
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 
 from ktan_det.engine import KTANOptimWrapperConstructor
 
@@ -33,6 +35,19 @@ def test_a_wrapper_keeps_its_own_settings():
     assert wrappers['student']['clip_grad'] == dict(max_norm=1)
     assert wrappers['discriminator']['type'] == 'OptimWrapper'
     assert wrappers['discriminator']['clip_grad'] is None
+
+
+def test_amp_flag_leaves_a_wrapper_that_names_its_own_type_buildable():
+    # student=_base_.optim_wrapper brings MMDetection's type='OptimWrapper' along; --amp adds
+    # loss_scale, which OptimWrapper does not take.
+    wrappers = KTANOptimWrapperConstructor(dict(
+        type='AmpOptimWrapper', loss_scale='dynamic',
+        student=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=1e-4)))).wrapper_cfgs
+    assert 'loss_scale' not in wrappers['student']
+    assert wrappers['discriminator']['loss_scale'] == 'dynamic'
+    student = DefaultOptimWrapperConstructor(wrappers['student'])(nn.Linear(2, 2))
+    assert type(student) is OptimWrapper
 
 
 @pytest.mark.parametrize('cfg,match', [

@@ -4,8 +4,10 @@ import os
 import os.path as osp
 import shutil
 
+import pytest
 import torch
 
+from ktan_det.models import DistillationSetupError
 from ktan_det.utils.runs import scalar_logs
 
 from conftest import KTAN_CFG, STUDENT_CFG, dump_config, load_tool, tiny_run_config
@@ -34,6 +36,16 @@ def test_train_resume_and_evaluate_a_plain_student(tiny_data, tmp_path):
     train_tool.main([config, '--data-root', tiny_data, '--work-dir', tb_dir, '--cfg-options',
                      'train_cfg.max_iters=1', 'experiment_name=plain_tb', TENSORBOARD])
     assert glob.glob(osp.join(tb_dir, '*', 'vis_data', 'events.out.tfevents.*'))
+
+
+def test_training_without_a_teacher_checkpoint_stops_before_building_anything(tiny_data,
+                                                                             tmp_path):
+    work_dir = str(tmp_path / 'work')
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, work_dir)
+    cfg.model.teacher_ckpt = None  # as the VOC config ships
+    with pytest.raises(DistillationSetupError, match=r'teacher_ckpt=None.*model.teacher_ckpt=PATH'):
+        train_tool.main([dump_config(cfg, tmp_path / 'ktan.py')])
+    assert not osp.exists(work_dir)  # the runner, which makes it, was never built
 
 
 def test_ktan_run_logs_every_loss_and_evaluates_without_the_teacher(

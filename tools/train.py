@@ -7,6 +7,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ktan_det  # noqa: F401  (registers ktan_det's modules)
+from ktan_det.models.distiller import require_teacher_ckpt
 from ktan_det.utils import add_common_args, load_config
 
 
@@ -27,6 +28,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> Runner:
     args = parse_args(argv)
     cfg = load_config(args)
+    if cfg.model.get('type') == 'KTANDistiller':  # say so before building and initialising
+        teacher = cfg.model.get('teacher')
+        require_teacher_ckpt(cfg.model.get('teacher_ckpt'),
+                             teacher if isinstance(teacher, str) else None)
     if args.amp:
         # KTANOptimWrapperConstructor turns this into AMP for each of its optimizers.
         cfg.optim_wrapper.type = 'AmpOptimWrapper'

@@ -2,17 +2,24 @@
 from typing import Optional
 
 import torch.nn as nn
-from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from mmengine.model import is_model_wrapper
-from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapperDict
+from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapperDict
 
 WRAPPER_KEYS = ('student', 'discriminator')
 # Top-level keys that apply to both wrappers unless a wrapper sets its own.
 SHARED_KEYS = ('type', 'loss_scale', 'dtype', 'clip_grad')
+# Shared keys only an AMP wrapper takes (OptimWrapper would refuse them).
+AMP_ONLY_KEYS = ('loss_scale', 'dtype')
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if is_model_wrapper(module) else module
+
+
+def _is_amp(wrapper_type) -> bool:
+    cls = OPTIM_WRAPPERS.get(wrapper_type) if isinstance(wrapper_type, str) else wrapper_type
+    return isinstance(cls, type) and issubclass(cls, AmpOptimWrapper)
 
 
 class KTANOptimWrapperDict(OptimWrapperDict):
@@ -43,8 +50,10 @@ class KTANOptimWrapperConstructor:
             discriminator=dict(optimizer=dict(type='Adam', lr=1e-4, betas=(0.5, 0.999))))
 
     Top-level ``type``, ``loss_scale``, ``dtype`` and ``clip_grad`` are defaults for both
-    wrappers. Gradient accumulation (``accumulative_counts``) is for the student only. MMDetection's ``tools/train.py --amp`` sets the top-level
-    type to ``AmpOptimWrapper``: both wrappers then use AMP, unless one names its own type.
+    wrappers. Gradient accumulation (``accumulative_counts``) is for the student only.
+    MMDetection's ``tools/train.py --amp`` sets the top-level type to ``AmpOptimWrapper``: both
+    wrappers then use AMP, unless one names its own non-AMP type (e.g. ``OptimWrapper`` inherited
+    from a ``_base_`` schedule), which then takes none of the AMP-only keys.
 
     Args:
         optim_wrapper_cfg: The ``optim_wrapper`` config without ``constructor``.
@@ -68,6 +77,9 @@ class KTANOptimWrapperConstructor:
         for key in WRAPPER_KEYS:
             if key in cfg:
                 wrapper_cfg = {**shared, **cfg[key]}
+                if not _is_amp(wrapper_cfg.get('type', 'OptimWrapper')):
+                    for amp_key in set(AMP_ONLY_KEYS) - set(cfg[key]):
+                        wrapper_cfg.pop(amp_key, None)
                 if 'optimizer' not in wrapper_cfg:
                     raise ValueError(f'KTANOptimWrapperConstructor: optim_wrapper.{key} needs '
                                      'an optimizer')

@@ -159,7 +159,8 @@ class KTANDistiller(BaseModel):
             self.loss_soft = MODELS.build(dict(loss_soft, score_type=score_type))
         # Multipliers of the KTAN loss weights, set by KTANLossWeightHook (1 = config weight).
         self.loss_scales = {name: 1.0 for name in KTAN_LOSS_NAMES}
-        self.num_skipped_steps = 0
+        # Steps whose update was skipped for a non-finite loss; a buffer, so resuming keeps it.
+        self.register_buffer('num_skipped_steps', torch.zeros((), dtype=torch.long))
         self._logged_keys = set()
         # Set by DistillationMonitorHook: also log the per-level feature distances.
         self.log_level_distances = False
@@ -169,7 +170,7 @@ class KTANDistiller(BaseModel):
         self.teacher.neck.register_forward_hook(self._teacher_neck_round_trip)
         # Keep the teacher out of checkpoints, and do not expect it when loading them.
         self._register_state_dict_hook(_clean_state_dict)
-        self.register_load_state_dict_post_hook(_forgive_missing_teacher_keys)
+        self.register_load_state_dict_post_hook(_forgive_missing_keys)
 
     # ----------------------------------------------------------------------------------------
     # Modes and state
@@ -217,7 +218,8 @@ class KTANDistiller(BaseModel):
 
         Returns:
             The student's loss terms and totals for logging, plus ``disc_loss`` and
-            ``disc_acc`` (the discriminator's balanced accuracy) on adversarial steps.
+            ``disc_acc`` (the discriminator's balanced accuracy) on adversarial steps, and
+            ``skipped_steps`` (updates skipped for a non-finite loss) once there has been one.
         """
         self._check_can_train(optim_wrapper)
         iteration = MessageHub.get_current_instance().get_info('iter', 0)
@@ -264,8 +266,9 @@ class KTANDistiller(BaseModel):
         if not self._update(student_wrapper, total):
             bad = [k for k, v in parsed.items() if not torch.isfinite(torch.as_tensor(v))]
             self._count_skip(bad)
-            parsed['skipped_steps'] = torch.tensor(float(self.num_skipped_steps))
         parsed.update(log_vars)
+        if self.num_skipped_steps > 0:  # logged every step from the first skip on
+            parsed['skipped_steps'] = self.num_skipped_steps.float()
         self._forget_stale_logs(parsed)
         return parsed
 
@@ -280,12 +283,7 @@ class KTANDistiller(BaseModel):
 
     def check_teacher_loaded(self) -> None:
         """Raise if the teacher has no checkpoint: training needs a trained teacher."""
-        if self.teacher_ckpt is None:
-            raise DistillationSetupError(
-                'the teacher has no checkpoint (model.teacher_ckpt=None) and KTAN training needs '
-                'a trained one: train it (python tools/train.py '
-                f'{self.teacher_cfg_path or "TEACHER_CONFIG"}) or bring one, then pass '
-                '--cfg-options model.teacher_ckpt=PATH')
+        require_teacher_ckpt(self.teacher_ckpt, self.teacher_cfg_path)
 
     def _check_can_train(self, optim_wrapper) -> None:
         self.check_teacher_loaded()
@@ -413,7 +411,19 @@ class KTANDistiller(BaseModel):
     def _count_skip(self, bad_losses: List[str]) -> None:
         self.num_skipped_steps += 1
         warnings.warn(f'KTAN: non-finite loss ({", ".join(sorted(bad_losses))}); update '
-                      f'skipped ({self.num_skipped_steps} so far)')
+                      f'skipped ({int(self.num_skipped_steps)} so far)')
+
+
+def require_teacher_ckpt(teacher_ckpt: Optional[str],
+                         teacher_cfg_path: Optional[str] = None) -> None:
+    """Raise if there is no teacher checkpoint (``model.teacher_ckpt=None``): KTAN training
+    needs a trained teacher."""
+    if teacher_ckpt is None:
+        raise DistillationSetupError(
+            'the teacher has no checkpoint (model.teacher_ckpt=None) and KTAN training needs '
+            'a trained one: train it (python tools/train.py '
+            f'{teacher_cfg_path or "TEACHER_CONFIG"}) or bring one, then pass '
+            '--cfg-options model.teacher_ckpt=PATH')
 
 
 def _with_default(cfg: Optional[dict], default: dict) -> Optional[dict]:
@@ -435,6 +445,9 @@ def _clean_state_dict(module, state_dict, prefix, local_metadata) -> None:
                 state_dict[f'{prefix}{name}.{key[len(wrapped):]}'] = state_dict.pop(key)
 
 
-def _forgive_missing_teacher_keys(module, incompatible_keys) -> None:
+def _forgive_missing_keys(module, incompatible_keys) -> None:
+    """Load-state-dict hook: checkpoints hold no teacher, and those saved before the skip
+    counter was kept in them have none (it then stays 0)."""
     incompatible_keys.missing_keys[:] = [
-        k for k in incompatible_keys.missing_keys if not k.startswith('teacher.')]
+        k for k in incompatible_keys.missing_keys
+        if not k.startswith('teacher.') and k != 'num_skipped_steps']
