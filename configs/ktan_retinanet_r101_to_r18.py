@@ -19,8 +19,7 @@ optim_wrapper = dict(
     _delete_=True,
     constructor='KTANOptimWrapperConstructor',
     type='OptimWrapper',
-    student=dict(optimizer=_base_.optim_wrapper.optimizer,
-                 clip_grad=dict(max_norm=35, norm_type=2)),
+    student=dict(optimizer=_base_.optim_wrapper.optimizer),  # MMDetection's recipe, unclipped
     discriminator=_base_.disc_optim_wrapper)
 param_scheduler = dict(
     _delete_=True,

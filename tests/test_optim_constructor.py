@@ -27,11 +27,12 @@ def test_amp_flag_makes_both_wrappers_amp():
 
 
 def test_a_wrapper_keeps_its_own_settings():
-    wrappers = KTANOptimWrapperConstructor(dict(
-        type='AmpOptimWrapper', clip_grad=dict(max_norm=1),
-        student=dict(optimizer=dict(type='SGD', lr=0.1)),
-        discriminator=dict(type='OptimWrapper', clip_grad=None,
-                           optimizer=dict(type='Adam', lr=1e-4)))).wrapper_cfgs
+    with pytest.warns(UserWarning, match='discriminator names'):
+        wrappers = KTANOptimWrapperConstructor(dict(
+            type='AmpOptimWrapper', clip_grad=dict(max_norm=1),
+            student=dict(optimizer=dict(type='SGD', lr=0.1)),
+            discriminator=dict(type='OptimWrapper', clip_grad=None,
+                               optimizer=dict(type='Adam', lr=1e-4)))).wrapper_cfgs
     assert wrappers['student']['clip_grad'] == dict(max_norm=1)
     assert wrappers['discriminator']['type'] == 'OptimWrapper'
     assert wrappers['discriminator']['clip_grad'] is None
@@ -40,10 +41,11 @@ def test_a_wrapper_keeps_its_own_settings():
 def test_amp_flag_leaves_a_wrapper_that_names_its_own_type_buildable():
     # student=_base_.optim_wrapper brings MMDetection's type='OptimWrapper' along; --amp adds
     # loss_scale, which OptimWrapper does not take.
-    wrappers = KTANOptimWrapperConstructor(dict(
-        type='AmpOptimWrapper', loss_scale='dynamic',
-        student=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
-        discriminator=dict(optimizer=dict(type='Adam', lr=1e-4)))).wrapper_cfgs
+    with pytest.warns(UserWarning, match="student names type='OptimWrapper'.*not use AMP"):
+        wrappers = KTANOptimWrapperConstructor(dict(
+            type='AmpOptimWrapper', loss_scale='dynamic',
+            student=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),
+            discriminator=dict(optimizer=dict(type='Adam', lr=1e-4)))).wrapper_cfgs
     assert 'loss_scale' not in wrappers['student']
     assert wrappers['discriminator']['loss_scale'] == 'dynamic'
     student = DefaultOptimWrapperConstructor(wrappers['student'])(nn.Linear(2, 2))

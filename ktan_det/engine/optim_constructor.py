@@ -1,4 +1,5 @@
 """Optimizer wrappers for the KTAN distiller: one for the student, one for the discriminator."""
+import warnings
 from typing import Optional
 
 import torch.nn as nn
@@ -78,6 +79,11 @@ class KTANOptimWrapperConstructor:
             if key in cfg:
                 wrapper_cfg = {**shared, **cfg[key]}
                 if not _is_amp(wrapper_cfg.get('type', 'OptimWrapper')):
+                    if _is_amp(shared.get('type')):
+                        warnings.warn(f'KTANOptimWrapperConstructor: optim_wrapper.{key} names '
+                                      f'type={cfg[key]["type"]!r}, so it does not use AMP although '
+                                      'the top-level type (--amp) is AMP; leave its type out to '
+                                      'use AMP')
                     for amp_key in set(AMP_ONLY_KEYS) - set(cfg[key]):
                         wrapper_cfg.pop(amp_key, None)
                 if 'optimizer' not in wrapper_cfg:

@@ -68,8 +68,8 @@ class KTANDistiller(BaseModel):
             initialised teacher, for tools that only run the student (evaluation, export) and
             tests; training then refuses to start.
         tap_levels: Indices of the neck levels distilled; ``None`` for all.
-        t2s: Options of :class:`~ktan_det.models.T2SAdapters` (``kernel_size``, ``norm_cfg``,
-            ``identity_when_equal``).
+        t2s: Options of :class:`~ktan_det.models.T2SAdapters` (``init``, ``kernel_size``,
+            ``norm_cfg``, ``identity_when_equal``).
         discriminator: Config of the patch discriminator; ``None`` disables the adversarial
             part. ``in_channels`` and ``num_levels`` are filled in.
         loss_imitation: Config of the feature imitation loss, or ``None``.
@@ -81,9 +81,10 @@ class KTANDistiller(BaseModel):
             PCA-initialised T2S fixed),
             ``adv_start_iter`` (first iteration of adversarial training, counted from the end
             of the TGN stage), ``disc_steps`` (discriminator updates per student update),
-            ``soft_rois_per_img`` (two-stage students: soft labels on a random subset of this
-            many of the RoIs the student sampled per image, ``None`` for all; scoring RoIs
-            with the teacher's RoI head is the costliest part of a KTAN step).
+            ``soft_rois_per_img`` (two-stage students: soft labels on this many times the
+            batch size of the RoIs the student sampled, drawn at random from the whole batch
+            (about this many per image), ``None`` for all; scoring RoIs with the teacher's RoI
+            head is the costliest part of a KTAN step).
         data_preprocessor: Defaults to the student's.
         init_cfg: MMEngine initialisation config.
     """

@@ -11,7 +11,9 @@ from ..datasets.synthetic_coco import SyntheticCocoDataset
 from .checkpoint import save_lean_checkpoint
 
 STUDENT_PREFIX = 'student.'
-KTAN_ONLY_KEYS = ('model_wrapper_cfg', 'load_from', 'resume')
+# Besides the model: what configs/_base_/ktan_runtime.py adds, and what points at the KTAN run.
+KTAN_ONLY_KEYS = ('model_wrapper_cfg', 'disc_optim_wrapper', 'disc_param_scheduler', 'ktan_hooks',
+                  'load_from', 'resume')
 KTAN_HOOKS = ('KTANLossWeightHook', 'TeacherGuardHook', 'DistillationMonitorHook',
               'StudentExportHook', 'RandomStateHook')
 
