@@ -4,18 +4,15 @@ from typing import Optional
 
 import torch.nn as nn
 from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
-from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapperDict
+
+from ..models.distiller import unwrap
 
 WRAPPER_KEYS = ('student', 'discriminator')
 # Top-level keys that apply to both wrappers unless a wrapper sets its own.
 SHARED_KEYS = ('type', 'loss_scale', 'dtype', 'clip_grad')
 # Shared keys only an AMP wrapper takes (OptimWrapper would refuse them).
 AMP_ONLY_KEYS = ('loss_scale', 'dtype')
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    return module.module if is_model_wrapper(module) else module
 
 
 def _is_amp(wrapper_type) -> bool:
@@ -29,7 +26,7 @@ class KTANOptimWrapperDict(OptimWrapperDict):
     iteration, so its count is the iteration."""
 
     def initialize_count_status(self, model: nn.Module, cur_iter: int, max_iters: int) -> None:
-        self['student'].initialize_count_status(_unwrap(model).student, cur_iter, max_iters)
+        self['student'].initialize_count_status(unwrap(model).student, cur_iter, max_iters)
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
@@ -96,16 +93,16 @@ class KTANOptimWrapperConstructor:
                              'optim_wrapper.student')
 
     def __call__(self, model: nn.Module) -> OptimWrapperDict:
-        model = _unwrap(model)
-        modules = {'student': nn.ModuleDict(dict(student=_unwrap(model.student),
-                                                 t2s=_unwrap(model.t2s)))}
+        model = unwrap(model)
+        modules = {'student': nn.ModuleDict(dict(student=unwrap(model.student),
+                                                 t2s=unwrap(model.t2s)))}
         if model.discriminator is not None:
             if 'discriminator' not in self.wrapper_cfgs:
                 raise ValueError(
                     'the model trains a discriminator (model.loss_adv) but optim_wrapper has no '
                     "'discriminator' entry; add optim_wrapper.discriminator=dict(optimizer=...) "
                     'or set model.loss_adv=None')
-            modules['discriminator'] = _unwrap(model.discriminator)
+            modules['discriminator'] = unwrap(model.discriminator)
         wrappers = {}
         for key, module in modules.items():
             wrapper_cfg = dict(self.wrapper_cfgs[key])

@@ -5,8 +5,7 @@ import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
-from .loss_weight_schedule import ktan_model
-from .random_state import checkpoint_due
+from .runner_state import checkpoint_due, ktan_model
 
 
 @HOOKS.register_module()

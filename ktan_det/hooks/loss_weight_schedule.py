@@ -3,17 +3,9 @@ from typing import Dict, Optional
 
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from ..models.distiller import KTAN_LOSS_NAMES
-
-
-def ktan_model(runner):
-    """The KTANDistiller inside ``runner.model``, with a clear error if it is something else."""
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    if not hasattr(model, 'loss_scales'):
-        raise TypeError(f'this hook needs a KTANDistiller model, got {type(model).__name__}')
-    return model
+from .runner_state import ktan_model
 
 
 @HOOKS.register_module()

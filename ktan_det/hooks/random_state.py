@@ -7,7 +7,9 @@ import numpy as np
 import torch
 from mmdet.registry import HOOKS
 from mmengine.dist import all_gather_object, get_rank, get_world_size
-from mmengine.hooks import CheckpointHook, Hook
+from mmengine.hooks import Hook
+
+from .runner_state import checkpoint_due
 
 META_KEY = 'rng_states'
 
@@ -26,19 +28,6 @@ def restore_rng_state(state: dict) -> None:
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state['cuda'])
-
-
-def checkpoint_due(runner, by_epoch: bool) -> bool:
-    """Whether the runner's CheckpointHook saves a regular checkpoint at the end of this
-    training iteration (``by_epoch=False``) or epoch (``by_epoch=True``)."""
-    hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
-    if hook is None or hook.by_epoch != by_epoch:
-        return False
-    if by_epoch:
-        return hook.every_n_epochs(runner, hook.interval, hook.save_begin) or (
-            hook.save_last and hook.is_last_train_epoch(runner))
-    return hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
-        hook.save_last and hook.is_last_train_iter(runner))
 
 
 @HOOKS.register_module()

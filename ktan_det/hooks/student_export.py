@@ -6,7 +6,7 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 
 from ..utils.export import export_student
-from .loss_weight_schedule import ktan_model
+from .runner_state import ktan_model
 
 
 @HOOKS.register_module()

@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 
 from ..models.teacher import (MAX_LISTED_KEYS, TeacherCheckpointError, is_remote_path,
                               read_teacher_checkpoint)
-from .loss_weight_schedule import ktan_model
+from .runner_state import ktan_model
 
 META_KEY = 'ktan_teacher'
 

@@ -29,7 +29,8 @@ DEFAULTS = dict(discriminator=dict(type='PatchDiscriminator'),
                 loss_soft=dict(type='SoftLabelLoss'))
 
 
-def _unwrap(module: nn.Module) -> nn.Module:
+def unwrap(module: nn.Module) -> nn.Module:
+    """``module`` without its (DDP) model wrapper, if it has one."""
     return module.module if is_model_wrapper(module) else module
 
 
@@ -179,7 +180,7 @@ class KTANDistiller(BaseModel):
     def train(self, mode: bool = True) -> 'KTANDistiller':
         super().train(mode)
         self.teacher.eval()
-        if not _unwrap(self.t2s).trainable:
+        if not unwrap(self.t2s).trainable:
             self.t2s.eval()  # a fixed T2S keeps its normalisation statistics fixed too
         return self
 
@@ -202,7 +203,7 @@ class KTANDistiller(BaseModel):
                 'KTANDistiller trains through its own train_step; under distributed training '
                 "set model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel') so the "
                 'runner calls it (the default MMDistributedDataParallel does not)')
-        return _unwrap(self.student)(inputs, data_samples, mode)
+        return unwrap(self.student)(inputs, data_samples, mode)
 
     # ----------------------------------------------------------------------------------------
     # Training
@@ -225,8 +226,8 @@ class KTANDistiller(BaseModel):
         self._check_can_train(optim_wrapper)
         iteration = MessageHub.get_current_instance().get_info('iter', 0)
         in_tgn_stage = iteration < self.tgn_iters
-        if not in_tgn_stage and _unwrap(self.t2s).trainable:
-            _unwrap(self.t2s).freeze()
+        if not in_tgn_stage and unwrap(self.t2s).trainable:
+            unwrap(self.t2s).freeze()
             self.t2s.eval()
         distilling = [] if in_tgn_stage else self.distilling_losses
         adversarial = 'adv' in distilling and \
@@ -245,10 +246,10 @@ class KTANDistiller(BaseModel):
                 losses = self.student(inputs, data_samples, mode='loss')
                 student_feats = [self.taps.neck_feats[i] for i in self.tap_levels]
             if in_tgn_stage:
-                if _unwrap(self.t2s).needs_pca_init:
+                if unwrap(self.t2s).needs_pca_init:
                     with torch.no_grad():
                         feats = self.teacher.extract_feat(inputs)
-                    _unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
+                    unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
                 losses.update(self._tgn_losses(inputs, data_samples))
             elif distilling:
                 teacher_feats, targets = self._teacher_targets(inputs)
@@ -304,7 +305,7 @@ class KTANDistiller(BaseModel):
         """The teacher's neck maps (all levels) and T2S of the tapped ones (the targets)."""
         teacher_feats = list(self.teacher.extract_feat(inputs))
         tapped = [teacher_feats[i] for i in self.tap_levels]
-        t2s = _unwrap(self.t2s)
+        t2s = unwrap(self.t2s)
         if t2s.needs_pca_init:  # no TGN stage: T2S stays at the PCA map of this first batch
             t2s.init_from_teacher(tapped)
         return teacher_feats, t2s(tapped)
@@ -357,7 +358,7 @@ class KTANDistiller(BaseModel):
             losses['loss_imitation'] = self.loss_scales['imitation'] * self.loss_imitation(
                 student_feats, targets, masks)
         if 'adv' in distilling:
-            disc = _unwrap(self.discriminator)
+            disc = unwrap(self.discriminator)
             # Frozen here so the student's adversarial term leaves no gradient on it.
             disc.requires_grad_(False)
             try:

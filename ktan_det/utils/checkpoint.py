@@ -1,7 +1,8 @@
-"""Write lean checkpoints: weights and plain metadata only, loadable under safe loading."""
+"""Read checkpoints' weights; write lean checkpoints: weights and plain metadata only, loadable
+under safe loading."""
 import os
 import os.path as osp
-from typing import Optional
+from typing import Tuple
 
 import torch
 from mmengine.runner.checkpoint import _load_checkpoint
@@ -38,23 +39,21 @@ def save_lean_checkpoint(state_dict: dict, meta: dict, dst: str) -> str:
     return dst
 
 
-def save_weights(src: str, dst: str, prefix: Optional[str] = None,
-                 meta: Optional[dict] = None) -> str:
-    """Save the weights of checkpoint ``src`` (optionally only those under ``prefix``, which is
-    stripped) to ``dst`` with plain metadata and nothing else.
+def load_weights(path: str) -> Tuple[dict, dict]:
+    """The state dict and metadata of checkpoint ``path`` (MMEngine's, or a bare state dict),
+    on the CPU."""
+    checkpoint = _load_checkpoint(path, map_location='cpu')
+    return checkpoint.get('state_dict', checkpoint), checkpoint.get('meta') or {}
 
-    Args:
-        src: A checkpoint saved by MMEngine.
-        dst: Output path.
-        prefix: Keep only keys starting with this (e.g. ``'student.'``) and remove it.
-        meta: Extra metadata to store.
-    """
-    checkpoint = _load_checkpoint(src, map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    if prefix is not None:
-        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
-        if not state_dict:
-            raise KeyError(f'checkpoint {src} has no weights under {prefix!r}')
-    old_meta = checkpoint.get('meta') or {}
-    new_meta = {k: old_meta[k] for k in PLAIN_META_KEYS if k in old_meta}
-    return save_lean_checkpoint(state_dict, {**new_meta, **(meta or {})}, dst)
+
+def weights_under(state_dict: dict, prefix: str) -> dict:
+    """The weights whose keys start with ``prefix`` (e.g. ``'student.'``), without it."""
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def save_weights(src: str, dst: str) -> str:
+    """Save the weights of MMEngine checkpoint ``src`` to ``dst`` with its plain metadata and
+    nothing else."""
+    state_dict, meta = load_weights(src)
+    return save_lean_checkpoint(state_dict,
+                                {k: meta[k] for k in PLAIN_META_KEYS if k in meta}, dst)

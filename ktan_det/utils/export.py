@@ -4,11 +4,10 @@ import os
 import os.path as osp
 from typing import Optional, Tuple
 
-from mmengine.config import Config, ConfigDict
-from mmengine.runner.checkpoint import _load_checkpoint
+from mmengine.config import Config
 
 from ..datasets.synthetic_coco import SyntheticCocoDataset
-from .checkpoint import save_lean_checkpoint
+from .checkpoint import load_weights, save_lean_checkpoint, weights_under
 
 STUDENT_PREFIX = 'student.'
 # Besides the model: what configs/_base_/ktan_runtime.py adds, and what points at the KTAN run.
@@ -85,8 +84,7 @@ def export_student(state_dict: dict, cfg: Config, out_dir: str,
     Returns:
         The checkpoint and config paths.
     """
-    weights = {k[len(STUDENT_PREFIX):]: v.detach().cpu() for k, v in state_dict.items()
-               if k.startswith(STUDENT_PREFIX)}
+    weights = {k: v.detach().cpu() for k, v in weights_under(state_dict, STUDENT_PREFIX).items()}
     if not weights:
         raise KeyError('no student weights (keys starting with "student.") to export')
     os.makedirs(out_dir, exist_ok=True)
@@ -101,8 +99,7 @@ def export_student_checkpoint(checkpoint: str, out_dir: str,
                               cfg: Optional[Config] = None) -> Tuple[str, str]:
     """:func:`export_student` from a saved distiller checkpoint; its config comes from the
     checkpoint's ``meta['cfg']`` unless ``cfg`` is given."""
-    saved = _load_checkpoint(checkpoint, map_location='cpu')
-    meta = saved.get('meta') or {}
+    state_dict, meta = load_weights(checkpoint)
     if cfg is None:
         if 'cfg' not in meta:
             raise KeyError(f'checkpoint {checkpoint} carries no config (meta["cfg"]); pass the '
@@ -110,4 +107,4 @@ def export_student_checkpoint(checkpoint: str, out_dir: str,
         cfg = Config.fromstring(meta['cfg'], file_format='.py')
     export_meta = dict(dataset_meta=meta.get('dataset_meta', {}), exported_from=checkpoint,
                        iter=meta.get('iter'), epoch=meta.get('epoch'))
-    return export_student(saved['state_dict'], cfg, out_dir, export_meta)
+    return export_student(state_dict, cfg, out_dir, export_meta)

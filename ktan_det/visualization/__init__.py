@@ -1,5 +1,4 @@
-from .feature_maps import (PANELS, feature_panels, image_batch, load_distiller, load_student,
+from .feature_maps import (feature_panels, image_batch, load_distiller, load_student,
                            reduce_channels)
 
-__all__ = ['PANELS', 'feature_panels', 'image_batch', 'load_distiller', 'load_student',
-           'reduce_channels']
+__all__ = ['feature_panels', 'image_batch', 'load_distiller', 'load_student', 'reduce_channels']

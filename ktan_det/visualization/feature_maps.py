@@ -10,13 +10,11 @@ from mmcv.transforms import Compose
 from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
-from mmengine.runner.checkpoint import _load_checkpoint
 from torch import Tensor
 
 from ..losses import standardize
-
-PANELS = ('teacher', 't2s', 'student', 'difference', 'discriminator')
-
+from ..utils.checkpoint import load_weights, weights_under
+from ..utils.export import STUDENT_PREFIX
 
 def reduce_channels(feat: Tensor) -> np.ndarray:
     """A (C, H, W) map as (H, W): the mean over channels of the absolute activation."""
@@ -76,8 +74,7 @@ def load_distiller(cfg: Config, checkpoint: str) -> nn.Module:
     """The distiller of ``cfg`` (its teacher from ``model.teacher_ckpt``) with the student, T2S
     and discriminator of ``checkpoint``, in eval mode."""
     model = MODELS.build(cfg.model)
-    state = _load_checkpoint(checkpoint, map_location='cpu')
-    model.load_state_dict(state.get('state_dict', state), strict=True)
+    model.load_state_dict(load_weights(checkpoint)[0], strict=True)
     return model.eval()
 
 
@@ -85,9 +82,6 @@ def load_student(cfg: Config, checkpoint: str) -> nn.Module:
     """The student detector of distiller config ``cfg`` with the weights of ``checkpoint``: a
     plain detector checkpoint (e.g. the plain student) or a distiller checkpoint."""
     model = MODELS.build(ConfigDict(cfg.model.student))
-    state = _load_checkpoint(checkpoint, map_location='cpu')
-    state = state.get('state_dict', state)
-    if any(k.startswith('student.') for k in state):
-        state = {k[8:]: v for k, v in state.items() if k.startswith('student.')}
-    model.load_state_dict(state, strict=True)
+    state = load_weights(checkpoint)[0]
+    model.load_state_dict(weights_under(state, STUDENT_PREFIX) or state, strict=True)
     return model.eval()
