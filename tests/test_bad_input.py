@@ -7,7 +7,7 @@ from mmdet.registry import MODELS
 from mmengine.optim import build_optim_wrapper
 
 from ktan_det.models import DistillationSetupError
-from ktan_det.models.compat import soft_label_score_type
+from ktan_det.models.setup_checks import soft_label_score_type
 
 from conftest import KTAN_CFG, tiny_batch, tiny_run_config
 

@@ -1,4 +1,4 @@
-from .compat import DistillationSetupError
+from .setup_checks import DistillationSetupError
 from .discriminator import PatchDiscriminator
 from .distiller import KTANDistiller
 from .t2s import T2SAdapters

@@ -15,8 +15,9 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
 from ..losses import foreground_masks
-from .compat import (DistillationSetupError, check_classes, check_has_neck, check_matching_maps,
-                     check_preprocessors, resolve_tap_levels, soft_label_score_type)
+from .setup_checks import (DistillationSetupError, check_classes, check_has_neck,
+                           check_matching_maps, check_preprocessors, resolve_tap_levels,
+                           soft_label_score_type)
 from .taps import StudentTaps
 from .teacher import build_frozen_teacher, teacher_model_cfg
 
