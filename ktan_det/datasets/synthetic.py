@@ -52,7 +52,7 @@ def _rotate(points: np.ndarray, angle: float) -> np.ndarray:
 
 
 def _outline(cls: str, rng: np.random.Generator) -> List[np.ndarray]:
-    """Polygons of a class's shape in the unit square [-1, 1]^2; the first is filled, the rest cut."""
+    """Polygons of a class's shape in the square [-1, 1]^2; the first is filled, the rest cut."""
     if cls in ('disk', 'checkered_disk', 'ring'):
         t = np.linspace(0, 2 * np.pi, 64, endpoint=False)
         circle = np.stack([np.cos(t), np.sin(t)], 1)
