@@ -48,3 +48,11 @@ def test_a_checkout_set_up_over_the_cache_keeps_it_without_the_variable(tmp_path
     assert f'packages in {shared}' in result.stdout
     assert (repo / '.venv' / '.ktan-shared').read_text().strip() == str(shared)
     assert not (repo / '.venv' / '.ktan-pins').exists()  # not replaced by a full environment
+
+
+def test_make_hands_the_chosen_interpreter_to_the_set_up_script():
+    # `PYTHON=python3.11 make demo` (README): the recipes, and so setup_env.sh, must see it.
+    out = subprocess.run(['make', '-s', '-C', REPO, '--eval', 'show-python: ; @echo $$PYTHON',
+                          'show-python'], capture_output=True, text=True,
+                         env={**os.environ, 'PYTHON': 'python3.11'}, check=True).stdout
+    assert out.strip() == 'python3.11'
