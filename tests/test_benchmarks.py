@@ -2,6 +2,7 @@
 import math
 from concurrent.futures import ThreadPoolExecutor
 import os.path as osp
+import shutil
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from ktan_det.benchmarks.speed import build_step, fixed_batch
 from ktan_det.benchmarks.variants import (KTAN_CFG, KTAN_EXPERIMENTS, RESUME_INTERVAL,
                                           STUDENT_CFG, TEACHER_CFG, VARIANTS, config_hash,
                                           ktan_config, run_variant, variant_config)
+from ktan_det.benchmarks import variants
 from ktan_det.utils import runs
 from ktan_det.utils.runs import read_config
 
@@ -96,6 +98,17 @@ def test_runs_are_prepared_from_several_threads(tmp_path):
     with ThreadPoolExecutor(2) as pool:
         hashes = list(pool.map(prepare, jobs))
     assert hashes[:3] == hashes[3:] and len(set(hashes)) == 3
+
+
+def test_cached_runs_are_found_from_another_checkout(tmp_path, monkeypatch):
+    # The KTAN config names its teacher config by absolute path.
+    options = ['model.teacher_ckpt=teacher.pth']
+    here = config_hash(KTAN_CFG, options)
+    checkout = tmp_path / 'moved'
+    shutil.copytree(osp.join(variants.REPO_ROOT, 'configs'), checkout / 'configs')
+    monkeypatch.setattr(variants, 'REPO_ROOT', str(checkout))
+    moved = str(checkout / osp.relpath(KTAN_CFG, runs.REPO_ROOT))
+    assert config_hash(moved, options) == here
 
 
 def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path, monkeypatch):

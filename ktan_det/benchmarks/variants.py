@@ -77,9 +77,12 @@ def ktan_config(variant: str) -> str:
 
 
 def config_hash(config: str, options: List[str]) -> str:
-    """A short hash of a config's full text after ``options``: names a cached run."""
-    cfg = read_config(config, options)
-    return hashlib.sha256((cfg.pretty_text + '\n'.join(options)).encode()).hexdigest()[:10]
+    """A short hash of a config's full text after ``options``: names a cached run.
+
+    The checkout's own path is left out (configs name their teacher config by absolute path),
+    so another or a moved checkout finds the same cached runs."""
+    text = read_config(config, options).pretty_text + '\n'.join(options)
+    return hashlib.sha256(text.replace(REPO_ROOT, '<repo>').encode()).hexdigest()[:10]
 
 
 def mmrazor_config(loss: dict, teacher_ckpt: str, num_levels: int = 5) -> Config:
