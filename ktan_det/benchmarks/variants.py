@@ -57,6 +57,12 @@ KTAN_EXPERIMENTS = {
     # outlearn a student whose LR has decayed (its own config: run options cannot set a list
     # of schedulers).
     'ktan-disc-student-lr': [],
+    # At weight 0.1 the adversarial term's gradient on the student is a tenth of the imitation
+    # term's (docs/benchmarks.md#experiments); ten times the weight makes them comparable ...
+    'ktan-adv-x10': ['model.loss_adv.loss_weight=1.0'],
+    # ... and the soft labels' gradient mostly repeats the detection loss's (cosine 0.7), which
+    # a higher temperature, softening the teacher's distributions, may change.
+    'ktan-soft-t4': ['model.loss_soft.temperature=4.0'],
 }
 EXPERIMENT_CONFIGS = {
     'ktan-disc-student-lr': osp.join(SYNTHETIC,
