@@ -253,14 +253,14 @@ class KTANDistiller(BaseModel):
                     unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
                 losses.update(self._tgn_losses(inputs, data_samples))
             elif distilling:
-                teacher_feats, targets = self._teacher_targets(inputs)
+                teacher_feats, targets = self.teacher_targets(inputs)
                 check_matching_maps(targets, student_feats, self.tap_levels)
         if adversarial:
             log_vars.update(self._discriminator_steps(targets, student_feats,
                                                       optim_wrapper['discriminator']))
         if distilling:
             with student_wrapper.optim_context(self.student):
-                losses.update(self._ktan_losses(distilling, inputs, data_samples,
+                losses.update(self.ktan_losses(distilling, inputs, data_samples,
                                                 teacher_feats, targets, student_feats))
             if self.log_level_distances:
                 log_vars.update({f'feat_dist_l{lvl}': F.mse_loss(s.detach().float(), t.float())
@@ -302,7 +302,7 @@ class KTANDistiller(BaseModel):
                 'or set model.loss_adv=None')
 
     @torch.no_grad()
-    def _teacher_targets(self, inputs: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
+    def teacher_targets(self, inputs: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
         """The teacher's neck maps (all levels) and T2S of the tapped ones (the targets)."""
         teacher_feats = list(self.teacher.extract_feat(inputs))
         tapped = [teacher_feats[i] for i in self.tap_levels]
@@ -347,9 +347,11 @@ class KTANDistiller(BaseModel):
             accuracy = self.loss_adv.accuracy(real_logits, fake_logits)
         return dict(disc_loss=disc_loss.detach(), disc_acc=accuracy)
 
-    def _ktan_losses(self, distilling: List[str], inputs: Tensor, data_samples: SampleList,
+    def ktan_losses(self, distilling: List[str], inputs: Tensor, data_samples: SampleList,
                      teacher_feats: List[Tensor], targets: List[Tensor],
                      student_feats: List[Tensor]) -> Dict[str, Tensor]:
+        """The ``distilling`` KTAN losses of the student's maps (weighted, scheduled), from the
+        teacher's neck maps and their T2S targets (:meth:`teacher_targets`)."""
         losses = {}
         if 'imitation' in distilling:
             masks = None
