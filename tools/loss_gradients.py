@@ -8,13 +8,12 @@ import itertools
 from typing import List, Optional
 
 import numpy as np
-from mmengine.config import Config, DictAction
-from mmengine.registry import init_default_scope
+from mmengine.config import DictAction
 from mmengine.runner import Runner, set_random_seed
 
 import ktan_det  # noqa: F401  (registration)
 from ktan_det.analysis import loss_gradients, summarize_gradients
-from ktan_det.visualization import load_distiller
+from ktan_det.visualization import load_run
 
 COLUMNS = dict(norm='gradient norm', vs_detection='/ detection', cos_detection='cos detection',
                cos_imitation='cos imitation')
@@ -47,12 +46,9 @@ def table(summary: dict) -> str:
 
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     set_random_seed(args.seed)
-    distiller = load_distiller(cfg, args.checkpoint).train()
+    cfg, distiller = load_run(args.config, args.checkpoint, args.cfg_options)
+    distiller.train()
     loader_cfg = cfg.train_dataloader.copy()
     loader_cfg.update(num_workers=0, persistent_workers=False)  # a few batches: no workers
     loader = Runner.build_dataloader(loader_cfg, seed=args.seed)

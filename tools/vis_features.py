@@ -16,11 +16,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 import ktan_det  # noqa: E402,F401  (registration)
-from ktan_det.visualization import (feature_panels, image_batch, load_distiller,  # noqa: E402
+from ktan_det.visualization import (feature_panels, image_batch, load_run,  # noqa: E402
                                     load_student)
 
 TITLES = dict(teacher='teacher', t2s='T2S(teacher)', student='student',
@@ -95,11 +94,7 @@ def render(distiller, batch, students, panels, score_thr: float):
 
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    distiller = load_distiller(cfg, args.checkpoint)
+    cfg, distiller = load_run(args.config, args.checkpoint, args.cfg_options)
     batch = image_batch(cfg, args.image, distiller.data_preprocessor)
     students = [(args.labels[0], distiller.student)]
     if args.compare:

@@ -1,7 +1,7 @@
 """What the distiller sees on one image: teacher, T2S(teacher) and student maps per neck level,
 their difference and the discriminator's verdict."""
 import copy
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -10,6 +10,7 @@ from mmcv.transforms import Compose
 from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from mmengine.dataset import pseudo_collate
+from mmengine.registry import init_default_scope
 from torch import Tensor
 
 from ..losses import standardize
@@ -76,6 +77,17 @@ def load_distiller(cfg: Config, checkpoint: str) -> nn.Module:
     model = MODELS.build(cfg.model)
     model.load_state_dict(load_weights(checkpoint)[0], strict=True)
     return model.eval()
+
+
+def load_run(config: str, checkpoint: str,
+             cfg_options: Optional[dict] = None) -> Tuple[Config, nn.Module]:
+    """A KTAN run as the analysis tools take it: its config (after ``cfg_options``, its default
+    registry scope set) and its distiller (:func:`load_distiller`)."""
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    return cfg, load_distiller(cfg, checkpoint)
 
 
 def load_student(cfg: Config, checkpoint: str) -> nn.Module:
