@@ -4,6 +4,7 @@ import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.hooks import CheckpointHook
+from mmengine.config import Config
 from mmengine.logging import MessageHub
 
 from ktan_det.hooks import (DistillationMonitorHook, KTANLossWeightHook, StudentExportHook,
@@ -11,7 +12,7 @@ from ktan_det.hooks import (DistillationMonitorHook, KTANLossWeightHook, Student
 from ktan_det.models import TeacherCheckpointError
 from ktan_det.utils.export import KTAN_HOOKS
 
-from conftest import KTAN_CFG, tiny_run_config
+from conftest import KTAN_CFG, tiny_run_config, tiny_teacher_model
 
 
 @pytest.fixture
@@ -96,6 +97,8 @@ def test_teacher_guard_accepts_the_loaded_teacher_and_records_it(model):
     hook.before_save_checkpoint(runner, checkpoint)
     record = checkpoint['meta']['ktan_teacher']
     assert record['path'] == model.teacher_ckpt and len(record['sha256']) == 64
+    recorded = Config.fromstring(record['config'], '.py').model
+    assert recorded.backbone == tiny_teacher_model()['backbone']
 
 
 def test_teacher_guard_names_reinitialised_weights(model):

@@ -1,4 +1,5 @@
 """The KTAN distiller: a frozen teacher, a student, T2S layers, a patch discriminator."""
+import copy
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -111,7 +112,7 @@ class KTANDistiller(BaseModel):
                 (discriminator, 'discriminator'), (loss_imitation, 'loss_imitation'),
                 (loss_adv, 'loss_adv'), (loss_soft, 'loss_soft')))
         teacher_cfg, self.teacher_cfg_path = teacher_model_cfg(teacher)
-        self.teacher_cfg_text = Config(dict(model=teacher_cfg)).pretty_text
+        self._teacher_cfg = copy.deepcopy(teacher_cfg)
         check_preprocessors(teacher_cfg.get('data_preprocessor'),
                             student.get('data_preprocessor'))
         self.student = MODELS.build(ConfigDict(student))
@@ -184,6 +185,13 @@ class KTANDistiller(BaseModel):
         if not unwrap(self.t2s).trainable:
             self.t2s.eval()  # a fixed T2S keeps its normalisation statistics fixed too
         return self
+
+    @property
+    def teacher_cfg_text(self) -> str:
+        """The teacher's model config as text, which ``TeacherGuardHook`` records in
+        checkpoints. Formatted on demand: MMEngine formats it with yapf, slower than all the
+        rest of a tiny distiller's set-up, and most builds never need it."""
+        return Config(dict(model=self._teacher_cfg)).pretty_text
 
     @property
     def with_adv(self) -> bool:
