@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .models.distiller import unwrap
+from .utils.wrappers import unwrap
 
 # The student's parameters the distillation losses reach; its heads get no distillation
 # gradient but the soft labels' (bbox head), so comparing there would mislead.
@@ -16,8 +16,8 @@ FEATURE_MODULES = ('backbone', 'neck')
 def loss_gradients(distiller: nn.Module, data: dict) -> Dict[str, Tensor]:
     """The gradient of each loss term of a KTAN step on the student's backbone and neck,
     flattened: ``detection`` (the student's own losses, summed) and each distillation loss on
-    (``imitation``, ``adv``, ``soft``), weighted and scheduled as ``train_step`` weighs them
-    after the TGN stage. Nothing is updated.
+    (``imitation``, ``adv``, ``soft``), weighted and scaled as ``train_step`` weighs them once
+    every start and ramp is past (the schedule's steady stage). Nothing is updated.
 
     Args:
         distiller: A :class:`~ktan_det.models.KTANDistiller`, in the mode to analyse (train
@@ -29,13 +29,11 @@ def loss_gradients(distiller: nn.Module, data: dict) -> Dict[str, Tensor]:
               if p.requires_grad and name.split('.')[0] in FEATURE_MODULES]
     data = distiller.data_preprocessor(data, True)
     inputs, data_samples = data['inputs'], data['data_samples']
-    with distiller.taps.recording():
-        losses = student(inputs, data_samples, mode='loss')
-        student_feats = [distiller.taps.neck_feats[i] for i in distiller.tap_levels]
+    losses, record = distiller.student_forward(inputs, data_samples)
     terms = dict(detection=distiller.parse_losses(losses)[0])
-    teacher_feats, targets = distiller.teacher_targets(inputs)
-    distilled = distiller.ktan_losses(distiller.distilling_losses, inputs, data_samples,
-                                      teacher_feats, targets, student_feats)
+    stage = distiller.schedule.steady_stage()
+    targets = distiller.teacher_targets(stage, inputs, record)
+    distilled = distiller.ktan_losses(stage, inputs, data_samples, targets, record)
     terms.update({name[len('loss_'):]: loss for name, loss in distilled.items()})
     grads = {}
     for name, loss in terms.items():

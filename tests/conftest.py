@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic data set and tiny versions of the shipped configs."""
 import copy
 import os.path as osp
+import sys
 
 import pytest
 import torch
@@ -11,6 +12,8 @@ import ktan_det  # noqa: F401  (registration)
 from ktan_det.datasets import generate_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# benchmarks/ is not installed: import it from this checkout.
+sys.path.insert(0, REPO)
 SYNTHETIC = osp.join(REPO, 'configs', 'synthetic')
 TEACHER_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r50_fpn_teacher_synthetic.py')
 STUDENT_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r18_fpn_student_synthetic.py')
@@ -90,7 +93,7 @@ def tiny_run_config(config: str, data_root: str, work_dir: str, max_iters: int =
 @pytest.fixture(scope='session')
 def tiny_data(tmp_path_factory) -> str:
     root = str(tmp_path_factory.mktemp('data') / 'synthetic')
-    generate_dataset(root, num_train=12, num_val=6, seed=0, image_size=TINY_IMAGE)
+    generate_dataset(root, num_train=12, num_val=6, num_test=4, seed=0, image_size=TINY_IMAGE)
     return root + '/'
 
 

@@ -1,22 +1,32 @@
 """The benchmarks' own logic (the long runs themselves are not tests)."""
 import math
-from concurrent.futures import ThreadPoolExecutor
 import os.path as osp
 import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from ktan_det.benchmarks.report import quality_table, summarize, tuning_table
-from ktan_det.benchmarks.speed import build_step, fixed_batch
-from ktan_det.benchmarks.variants import (KTAN_CFG, KTAN_EXPERIMENTS, RESUME_INTERVAL,
-                                          STUDENT_CFG, TEACHER_CFG, VARIANTS, config_hash,
-                                          ktan_config, run_variant, variant_config)
-from ktan_det.benchmarks import variants
-from ktan_det.utils import runs
-from ktan_det.utils.runs import read_config
+from benchmarks import runs, variants
+from benchmarks.report import quality_table, summarize, tuning_table
+from benchmarks.runs import read_config
+from benchmarks.speed import build_step, fixed_batch
+from benchmarks.variants import (
+    KTAN_CFG,
+    KTAN_EXPERIMENTS,
+    RESUME_INTERVAL,
+    STUDENT_CFG,
+    TEACHER_CFG,
+    VARIANTS,
+    config_hash,
+    ktan_config,
+    run_variant,
+    variant_config,
+)
 
 
 def _metrics(mAP):
@@ -128,6 +138,19 @@ def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path, m
     assert osp.basename(run_dir) == f'plain_seed0_{config_hash(STUDENT_CFG, ["randomness.seed=0"])}'
     options = commands[0][commands[0].index('--cfg-options') + 1:]
     assert read_config(STUDENT_CFG, options).default_hooks.checkpoint.interval == RESUME_INTERVAL
+
+
+def test_mmrazor_runs_import_the_benchmarks_package_from_the_checkout(tmp_path, monkeypatch):
+    # tools/train.py trains the generated MMRazor configs in a subprocess: the custom imports
+    # that are not installed (benchmarks/) must come from the environment mmrazor_env() gives.
+    (tmp_path / 'bench-packages' / 'mmrazor').mkdir(parents=True)
+    monkeypatch.setattr(variants, 'BENCH_PACKAGES', str(tmp_path / 'bench-packages'))
+    cfg = read_config(*variant_config('cwd', 'teacher.pth', str(tmp_path)))
+    local = [m for m in cfg.custom_imports.imports if m.startswith('benchmarks.')]
+    assert local == ['benchmarks.mmrazor_compat']
+    # -S: not through site-packages, where a `setup.py develop` install puts the checkout.
+    subprocess.run([sys.executable, '-S', '-c', f'import {local[0]}'], cwd=str(tmp_path),
+                   env=variants.mmrazor_env(), check=True)
 
 
 def test_speed_steps_run_for_ktan_variants(tmp_path, tiny_data):

@@ -26,16 +26,16 @@ def test_data_root_moves_every_dataset_and_evaluator(config):
     assert _paths(cfg) == dict(train='/elsewhere/syn/', val='/elsewhere/syn/',
                                test='/elsewhere/syn/',
                                val_eval='/elsewhere/syn/annotations/val.json',
-                               test_eval='/elsewhere/syn/annotations/val.json')
+                               test_eval='/elsewhere/syn/annotations/test.json')
 
 
 def test_documented_cfg_options_keys_move_everything():
     cfg = Config.fromfile(KTAN_CFG)
-    cfg.merge_from_dict({key: '/x/' if key.endswith('data_root') else '/x/annotations/val.json'
-                         for key in DOCUMENTED_KEYS})
+    cfg.merge_from_dict({key: '/x/' if key.endswith('data_root') else '/x/annotations/'
+                         + key.split('_')[0] + '.json' for key in DOCUMENTED_KEYS})
     assert _paths(cfg) == dict(train='/x/', val='/x/', test='/x/',
                                val_eval='/x/annotations/val.json',
-                               test_eval='/x/annotations/val.json')
+                               test_eval='/x/annotations/test.json')
 
 
 def test_wrapped_datasets_and_evaluator_lists_follow():
@@ -67,5 +67,5 @@ def test_load_config_applies_cli_arguments_like_mmdetection():
                               'train_cfg.max_iters=7', 'model.teacher_ckpt=t.pth'])
     cfg = load_config(args)
     assert cfg.train_cfg.max_iters == 7 and cfg.model.teacher_ckpt == 't.pth'
-    assert cfg.test_evaluator.ann_file == '/d/annotations/val.json'
+    assert cfg.test_evaluator.ann_file == '/d/annotations/test.json'
     assert cfg.work_dir == './work_dirs/ktan_faster-rcnn_r50-to-r18_synthetic'

@@ -47,8 +47,7 @@ def test_config_builds_and_computes_losses(config, tmp_path):
     model.train()
     optim = build_optim_wrapper(model, cfg.optim_wrapper)
     batch = demo_mm_inputs(1, [(3, 96, 128)], num_classes=_num_classes(cfg.model.student))
-    MessageHub.get_current_instance().update_info(
-        'iter', model.tgn_iters + model.adv_start_iter)
+    MessageHub.get_current_instance().update_info('iter', model.schedule.start('adv'))
     logs = model.train_step(batch, optim)
     expected = {'loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss'}
     assert expected <= set(logs) and all(torch.isfinite(v) for v in logs.values())

@@ -48,11 +48,12 @@ def test_teacher_is_frozen_loaded_and_kept_out_of_checkpoints(ktan_cfg, tiny_tea
     assert model.student.training and not model.teacher.training
     state = model.state_dict()
     assert state and not any(k.startswith('teacher.') for k in state)
-    assert {k.split('.')[0] for k in state} == {'student', 't2s', 'discriminator',
+    assert {k.split('.')[0] for k in state} == {'student', 't2s', 'discriminator', 'schedule',
                                                 'num_skipped_steps'}
     result = model.load_state_dict(state, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
-    state.pop('num_skipped_steps')  # as in checkpoints saved before it was kept
+    for key in ('num_skipped_steps', 'schedule.balance'):  # as in older checkpoints
+        state.pop(key)
     assert not model.load_state_dict(state, strict=True).missing_keys
 
 
@@ -145,35 +146,69 @@ def test_adversarial_training_starts_at_its_iteration(ktan_cfg):
     assert 'loss_adv' in model.train_step(batch, optim)
 
 
+def _phases_1_and_2(model, batch):
+    """The student's losses and record, and the teacher's targets, at the steady stage."""
+    data = model.data_preprocessor(batch, True)
+    inputs, data_samples = data['inputs'], data['data_samples']
+    losses, record = model.student_forward(inputs, data_samples)
+    stage = model.schedule.steady_stage()
+    return inputs, data_samples, stage, record, model.teacher_targets(stage, inputs, record)
+
+
 def test_soft_labels_compare_the_rois_the_student_sampled(ktan_cfg):
-    model, optim = _build(ktan_cfg)
+    model, _ = _build(ktan_cfg)
     model.train()
-    _at_iter(3)
-    model.train_step(tiny_batch(ktan_cfg), optim)
-    rois, scores = model.taps.rois, model.taps.cls_scores
+    inputs, _, _, record, targets = _phases_1_and_2(model, tiny_batch(ktan_cfg))
+    rois, scores = record.rois, record.cls_scores
     sampler_num = ktan_cfg.model.student.train_cfg.rcnn.sampler.num
     assert rois.shape[1] == 5 and rois.shape[0] == scores.shape[0] <= 2 * sampler_num
-    teacher_scores = model._teacher_roi_scores(list(model.teacher.extract_feat(
-        model.data_preprocessor(tiny_batch(ktan_cfg), True)['inputs'])), rois)
-    assert teacher_scores.shape == scores.shape == (rois.shape[0], 9)
+    assert targets.samples is None and targets.cls_scores.shape == scores.shape == (
+        rois.shape[0], 9)
+    feats = list(model.teacher.extract_feat(inputs))
+    torch.testing.assert_close(targets.cls_scores,
+                               model.teacher.roi_head._bbox_forward(feats, rois)['cls_score'])
 
 
 def test_soft_labels_on_a_random_subset_of_the_rois(ktan_cfg):
     ktan_cfg.model.train_cfg.soft_rois_per_img = 5
+    model, _ = _build(ktan_cfg)
+    model.train()
+    torch.manual_seed(1)
+    inputs, data_samples, stage, record, targets = _phases_1_and_2(model, tiny_batch(ktan_cfg))
+    torch.manual_seed(1)
+    model.student_forward(inputs, data_samples)  # the same random draws up to the subset
+    keep = torch.randperm(record.rois.shape[0])[:5 * 2]
+    assert torch.equal(targets.samples, keep)
+    feats = list(model.teacher.extract_feat(inputs))
+    torch.testing.assert_close(targets.cls_scores, model.teacher.roi_head._bbox_forward(
+        feats, record.rois[keep])['cls_score'])
+    loss_soft = model.ktan_losses(stage, inputs, data_samples, targets, record)['loss_soft']
+    assert loss_soft.requires_grad  # still attached to the student's graph
+    torch.testing.assert_close(loss_soft, model.loss_soft(record.cls_scores[keep],
+                                                          targets.cls_scores))
+
+
+def test_recording_and_the_tgn_round_trip_hook_nothing_outside_their_step(ktan_cfg):
     model, optim = _build(ktan_cfg)
     model.train()
-    _at_iter(3)
     batch = tiny_batch(ktan_cfg)
-    model.train_step(batch, optim)
-    rois, scores = model.taps.rois, model.taps.cls_scores
-    feats = list(model.teacher.extract_feat(model.data_preprocessor(batch, True)['inputs']))
-    torch.manual_seed(1)
-    student_scores, teacher_scores = model._class_scores(feats)
-    torch.manual_seed(1)
-    keep = torch.randperm(rois.shape[0])[:5 * 2]
-    assert torch.equal(student_scores, scores[keep])  # still attached to the student's graph
-    assert student_scores.requires_grad
-    torch.testing.assert_close(teacher_scores, model._teacher_roi_scores(feats, rois[keep]))
+    for iteration in (0, 3):  # the TGN stage (round trip through T2S), then distillation
+        _at_iter(iteration)
+        model.train_step(batch, optim)
+        assert not any(m._forward_hooks for m in model.modules())
+
+
+def test_the_teacher_follows_the_distillers_dtype_and_device(ktan_cfg):
+    model, _ = _build(ktan_cfg)
+    for move, dtype in ((lambda: model.to(torch.float64), torch.float64),
+                        (model.half, torch.float16), (model.float, torch.float32),
+                        (lambda: model.to('cpu'), torch.float32), (model.cpu, torch.float32)):
+        move()
+        assert {(p.dtype, p.device.type) for p in model.teacher.parameters()} == {
+            (dtype, 'cpu')}
+    model.train()
+    assert not model.teacher.training and not any(
+        p.requires_grad for p in model.teacher.parameters())
 
 
 def test_student_inference_and_predict_mode(ktan_cfg):

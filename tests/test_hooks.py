@@ -3,14 +3,26 @@ from types import SimpleNamespace
 import pytest
 import torch
 from mmdet.registry import MODELS
-from mmengine.hooks import CheckpointHook
 from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
 from mmengine.logging import MessageHub
+from mmengine.runner import EpochBasedTrainLoop
 
-from ktan_det.hooks import (DistillationMonitorHook, KTANLossWeightHook, StudentExportHook,
-                            TeacherGuardHook)
+import ktan_det.hooks
+from ktan_det.hooks import (
+    DiscriminatorMonitorHook,
+    DistillationMonitorHook,
+    FiniteWeightsHook,
+    KTANLossWeightHook,
+    StudentExportHook,
+    TeacherCheckHook,
+    TeacherEvalHook,
+    TeacherFreezeHook,
+    TeacherGuardHook,
+    TeacherRecordHook,
+)
 from ktan_det.models import TeacherCheckpointError
-from ktan_det.utils.export import KTAN_HOOKS
+from ktan_det.models.schedule import KTAN_LOSS_NAMES, KTANSchedule, RunLength, resolve_point
 
 from conftest import KTAN_CFG, tiny_run_config, tiny_teacher_model
 
@@ -35,31 +47,75 @@ class _Logger:
         pass
 
 
-def _runner(model, iteration=0, classes=None, resume=False):
+class _Loader(SimpleNamespace):
+    def __len__(self):
+        return self.length
+
+
+def _runner(model, iteration=0, classes=None, resume=False, max_iters=1000,
+            iters_per_epoch=None):
     dataset = SimpleNamespace(metainfo=dict(classes=classes)) if classes else None
+    loop = EpochBasedTrainLoop.__new__(EpochBasedTrainLoop) if iters_per_epoch else None
     return SimpleNamespace(model=model, iter=iteration, epoch=0, logger=_Logger(), hooks=[],
                            message_hub=MessageHub.get_instance('hook-tests'),
-                           train_dataloader=SimpleNamespace(dataset=dataset), _resume=resume)
+                           train_dataloader=_Loader(dataset=dataset, length=iters_per_epoch),
+                           train_loop=loop, max_iters=max_iters, _resume=resume)
 
 
-def test_loss_weight_schedule_ramps_and_stops():
-    hook = KTANLossWeightHook(warmup_iters=dict(adv=4, imitation=2), stop_iter=20)
-    scales = [hook.scales(i, 0, tgn_iters=10, adv_start_iter=2) for i in range(8, 22)]
+def test_loss_weight_schedule_ramps_and_stops(model):
+    schedule = KTANSchedule(KTAN_LOSS_NAMES, tgn=10, adv_start=2,
+                            warmup=dict(adv=4, imitation=2), stop=20)
+    scales = [schedule.stage(i).scales for i in range(8, 22)]
     assert [s['imitation'] for s in scales[:5]] == [0.0, 0.0, 0.5, 1.0, 1.0]  # iters 8..12
     assert [s['adv'] for s in scales[3:9]] == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]  # iters 11..16
     assert scales[-3]['soft'] == 1.0 and scales[-2] == {'imitation': 0.0, 'adv': 0.0,
                                                         'soft': 0.0}
-    assert KTANLossWeightHook(stop_epoch=2).scales(0, 2, 0, 0)['soft'] == 0.0
+    assert [schedule.stage(i).tgn for i in (9, 10)] == [True, False]
+    hook = KTANLossWeightHook(stop_epoch=2)
+    hook.before_train(_runner(model, max_iters=100, iters_per_epoch=10))
+    assert model.schedule.stage(19).scales['soft'] == 1.0
+    assert model.schedule.stage(20).distilling == ()
     with pytest.raises(ValueError, match='unknown losses'):
         KTANLossWeightHook(warmup_iters=dict(feature=3))
 
 
-def test_loss_weight_schedule_sets_the_model_scales(model):
-    KTANLossWeightHook(warmup_iters=dict(adv=10)).before_train_iter(
-        _runner(model, iteration=model.tgn_iters + model.adv_start_iter + 4), 0)
-    assert model.loss_scales == dict(imitation=1.0, adv=0.5, soft=1.0)
-    KTANLossWeightHook(stop_iter=1).before_train_iter(_runner(model, iteration=1), 0)
-    assert model.distilling_losses == []
+def test_schedule_points_in_epochs_and_fractions_need_the_run_length():
+    schedule = KTANSchedule(['imitation', 'adv'], adv_start=dict(fraction=0.25),
+                            warmup=dict(adv=dict(epoch=1)), stop=dict(fraction=0.9))
+    with pytest.raises(ValueError, match='KTANLossWeightHook'):
+        schedule.stage(0)
+    schedule.set_run(RunLength(max_iters=40, iters_per_epoch=8))
+    assert [schedule.stage(i).adversarial for i in (9, 10)] == [False, True]
+    assert schedule.stage(13).scales['adv'] == 0.5  # 4 of the 8 ramp iterations done
+    assert schedule.stage(36).distilling == () and 'imitation' in schedule.stage(35).distilling
+    assert resolve_point(dict(epoch=3), RunLength(40, 8), 'x') == 24
+    for bad in (dict(epochs=1), dict(fraction=1.5), -1, 2.5):
+        with pytest.raises((TypeError, ValueError)):
+            resolve_point(bad, RunLength(40, 8), 'x')
+    with pytest.raises(ValueError, match='iters_per_epoch'):
+        resolve_point(dict(epoch=1), RunLength(40), 'stop')
+
+
+def test_loss_weight_hook_hands_the_schedule_its_settings_and_logs_the_scales(model):
+    start = model.schedule.start('adv')
+    hook = KTANLossWeightHook(warmup_iters=dict(adv=10))
+    runner = _runner(model, iteration=start + 4)
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    assert model.schedule.stage(start + 4).scales == dict(imitation=1.0, adv=0.5, soft=1.0)
+    assert runner.message_hub.get_scalar('train/scale_adv').current() == 0.5
+    KTANLossWeightHook(stop_iter=1).before_train(_runner(model))
+    assert model.schedule.stage(1).distilling == ()
+
+
+def test_balance_scales_multiply_the_ramps_and_survive_a_state_dict_round_trip(model):
+    model.schedule.set_balance('imitation', 0.25)
+    assert model.schedule.stage(10 ** 6).scales['imitation'] == 0.25
+    state = {k: v.clone() for k, v in model.state_dict().items()}  # as a checkpoint holds it
+    assert float(state['schedule.balance'][0]) == 0.25
+    model.schedule.set_balance('imitation', 1.0)
+    model.load_state_dict(state)
+    assert model.schedule.steady_stage().scales['imitation'] == 0.25
 
 
 def test_monitor_warns_once_per_collapse_streak():
@@ -140,6 +196,20 @@ def test_teacher_guard_keeps_the_teacher_frozen(model, recwarn):
     assert len(recwarn) == 2
 
 
+def test_the_names_configs_use_install_every_part():
+    guard = TeacherGuardHook(evaluate=True)
+    assert [type(h) for h in guard.hooks] == [TeacherCheckHook, TeacherRecordHook,
+                                              TeacherFreezeHook, TeacherEvalHook]
+    assert [type(h) for h in TeacherGuardHook().hooks] == [TeacherCheckHook,
+                                                           TeacherRecordHook, TeacherFreezeHook]
+    monitor = DistillationMonitorHook(patience=7)
+    assert [type(h) for h in monitor.hooks] == [DiscriminatorMonitorHook, FiniteWeightsHook]
+    assert monitor.hooks[0].patience == 7
+    for group in (guard, monitor):  # the group is called wherever a part acts
+        assert all(set(part.get_triggered_stages()) <= set(group.get_triggered_stages())
+                   for part in group.hooks)
+
+
 def test_student_export_hook_writes_a_plain_student(model, tmp_path, tiny_data):
     cfg = tiny_run_config(KTAN_CFG, tiny_data, str(tmp_path))
     runner = _runner(model, classes=('a',))
@@ -151,4 +221,4 @@ def test_student_export_hook_writes_a_plain_student(model, tmp_path, tiny_data):
     assert all(torch.equal(saved['state_dict'][k], v) for k, v in student.items())
     text = (tmp_path / 'student_export' / 'student_config.py').read_text()
     assert 'ktan' not in text.lower() and 'CocoDataset' in text
-    assert not any(hook in text for hook in KTAN_HOOKS) and 'disc_' not in text
+    assert not any(hook in text for hook in ktan_det.hooks.__all__) and 'disc_' not in text

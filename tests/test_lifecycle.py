@@ -12,7 +12,7 @@ from mmdet.registry import MODELS
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 
-from ktan_det.utils.runs import scalar_logs
+from ktan_det.utils.scalars import scalar_logs
 
 from conftest import KTAN_CFG, dump_config, load_tool, tiny_batch, tiny_run_config
 

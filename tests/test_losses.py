@@ -4,8 +4,7 @@ import pytest
 import torch
 from mmdet.structures.bbox import HorizontalBoxes
 
-from ktan_det.losses import (AdversarialLoss, FeatureImitationLoss, SoftLabelLoss,
-                             foreground_masks)
+from ktan_det.losses import AdversarialLoss, FeatureImitationLoss, SoftLabelLoss, foreground_masks
 
 
 def test_imitation_is_mean_squared_error_averaged_over_levels():

@@ -9,7 +9,8 @@ import sys
 
 from conftest import REPO
 
-PINS = ('build.txt', 'runtime.txt', 'tests.txt')
+# What keys the shared stack; the test tools are keyed apart (.ktan-tests).
+PINS = ('build.txt', 'runtime.txt')
 
 
 def _checkout(tmp_path):
@@ -21,6 +22,10 @@ def _checkout(tmp_path):
     text = sys.version + '\n' + ''.join(
         (repo / 'requirements' / name).read_text() for name in PINS)
     return repo, hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _tests_hash(repo):
+    return hashlib.sha256((repo / 'requirements' / 'tests.txt').read_bytes()).hexdigest()[:16]
 
 
 def _layered_venv(repo, shared):
@@ -39,6 +44,7 @@ def test_a_checkout_set_up_over_the_cache_keeps_it_without_the_variable(tmp_path
     shared = tmp_path / 'cache' / f'venv-{pins_hash}'
     shared.mkdir(parents=True)
     (shared / '.ktan-pins').write_text(f'{pins_hash}\n')
+    (shared / '.ktan-tests').write_text(f'{_tests_hash(repo)}\n')
     _layered_venv(repo, shared)
     env = {k: v for k, v in os.environ.items() if k != 'KTAN_ENV_CACHE'}
     result = subprocess.run(['bash', str(repo / 'tools' / 'setup_env.sh')], capture_output=True,

@@ -15,22 +15,33 @@ def test_same_seed_same_images_other_seed_other_images():
     image_b, anns_b = render_image(seed=3, split='train', index=5)
     image_c, _ = render_image(seed=4, split='train', index=5)
     image_val, _ = render_image(seed=3, split='val', index=5)
+    image_test, _ = render_image(seed=3, split='test', index=5)
     assert np.array_equal(image_a, image_b) and anns_a == anns_b
     assert not np.array_equal(image_a, image_c)
     assert not np.array_equal(image_a, image_val)
+    assert not np.array_equal(image_test, image_val) and not np.array_equal(image_test, image_a)
 
 
 def test_generated_files_are_byte_identical(tmp_path):
-    generate_dataset(str(tmp_path / 'a'), num_train=4, num_val=2, seed=1, image_size=96)
-    generate_dataset(str(tmp_path / 'b'), num_train=4, num_val=2, seed=1, image_size=96)
-    for name in ('annotations/train.json', 'annotations/val.json', 'train/000003.png',
-                 'val/000001.png'):
+    generate_dataset(str(tmp_path / 'a'), num_train=4, num_val=2, num_test=2, seed=1,
+                     image_size=96)
+    generate_dataset(str(tmp_path / 'b'), num_train=4, num_val=2, num_test=2, seed=1,
+                     image_size=96)
+    names = ('annotations/train.json', 'annotations/val.json', 'annotations/test.json',
+             'train/000003.png', 'val/000001.png', 'test/000001.png')
+    for name in names:
         assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'b' / name).read_bytes()
+    # Adding the test split left the other splits as they were.
+    generate_dataset(str(tmp_path / 'c'), num_train=4, num_val=2, seed=1, image_size=96)
+    assert not (tmp_path / 'c' / 'annotations' / 'test.json').exists()
+    for name in names[:2] + names[3:5]:
+        assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'c' / name).read_bytes()
 
 
-@pytest.mark.parametrize('index', range(12))
-def test_boxes_are_tight_around_the_visible_pixels(index):
-    _, anns, masks = render_image_with_masks(seed=0, split='train', index=index)
+@pytest.mark.parametrize('split,index', [('train', i) for i in range(8)] + [
+    ('test', i) for i in range(4)])
+def test_boxes_are_tight_around_the_visible_pixels(split, index):
+    _, anns, masks = render_image_with_masks(seed=0, split=split, index=index)
     assert len(anns) == len(masks)
     for ann, (visible, full_area) in zip(anns, masks):
         ys, xs = np.nonzero(visible)
@@ -75,7 +86,7 @@ def test_refuses_to_overwrite_and_leaves_no_partial_directory(tmp_path):
 
 def test_dataset_generates_on_first_use_and_reuses(tmp_path):
     root = str(tmp_path / 'syn') + '/'
-    params = dict(num_train=3, num_val=2, seed=0, image_size=96)
+    params = dict(num_train=3, num_val=2, num_test=1, seed=0, image_size=96)
     dataset = SyntheticCocoDataset(data_root=root, ann_file='annotations/train.json',
                                    data_prefix=dict(img=''), generate=params, pipeline=[])
     assert len(dataset) > 0 and dataset.metainfo['classes'] == CLASSES

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ktan_det.models import DistillationSetupError
-from ktan_det.utils.runs import scalar_logs
+from ktan_det.utils.scalars import scalar_logs
 
 from conftest import KTAN_CFG, STUDENT_CFG, dump_config, load_tool, tiny_run_config
 

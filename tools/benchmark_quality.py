@@ -1,10 +1,12 @@
 """Distillation quality on the synthetic benchmark: train the teacher once, then every
-(variant, seed) as its own cached run, and report COCO bbox mAP (mean and spread over seeds),
-the share of the teacher-student gap closed, and whether each difference to the plain student
+(variant, seed) as its own cached run, and report COCO bbox mAP on the test split (mean and
+spread over seeds; each run's final checkpoint, chosen before looking at either split), the
+share of the teacher-student gap closed, and whether each difference to the plain student
 exceeds the seed spread. Interrupted? Run it again: finished runs are reused, a partial one
-resumes. Writes docs/benchmarks/quality.md and quality.png."""
+resumes. Writes docs/benchmarks/quality.md, quality.png and quality.json."""
 import argparse
 import datetime
+import json
 import os
 import os.path as osp
 import platform
@@ -18,15 +20,30 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
-from ktan_det.benchmarks.report import (quality_table, summarize,  # noqa: E402
-                                        tuning_table)
-from ktan_det.benchmarks.variants import (KTAN_EXPERIMENTS, STUDENT_CFG,  # noqa: E402
-                                          TUNED_WEIGHT_SCALES, VARIANTS, ensure_teacher,
-                                          run_variant)
+# benchmarks/ is not installed: import it from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.report import quality_table, summarize, tuning_table  # noqa: E402
+from benchmarks.runs import (  # noqa: E402
+    REPO_ROOT,
+    config_max_iters,
+    evaluate_on_test,
+    final_metrics,
+)
+from benchmarks.variants import (  # noqa: E402
+    KTAN_EXPERIMENTS,
+    LONGER_SCHEDULES,
+    STUDENT_CFG,
+    TEACHER_CFG,
+    TUNED_WEIGHT_SCALES,
+    VARIANTS,
+    ensure_teacher,
+    run_variant,
+    test_metrics,
+)
 from ktan_det.datasets import ensure_synthetic_dataset  # noqa: E402
-from ktan_det.utils.runs import REPO_ROOT, final_metrics  # noqa: E402
 
-QUICK_VARIANTS = ('plain', 'ktan', 'cwd')
+QUICK_VARIANTS = ('plain', 'ktan', 'pkd')
+CHOICES = VARIANTS + tuple(KTAN_EXPERIMENTS) + tuple(LONGER_SCHEDULES)
 TUNED = ('ktan', 'cwd', 'pkd')
 
 
@@ -34,7 +51,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true',
                         help=f'variants {", ".join(QUICK_VARIANTS)} with 2 seeds')
-    parser.add_argument('--variants', nargs='+', choices=VARIANTS + tuple(KTAN_EXPERIMENTS),
+    parser.add_argument('--variants', nargs='+', choices=CHOICES,
                         help='variants to run (plain always runs: it is the baseline)')
     parser.add_argument('--seeds', nargs='+', type=int, help='seeds (default 0 1 2)')
     parser.add_argument('--tune', nargs='+', type=float, metavar='SCALE',
@@ -75,39 +92,67 @@ def main(argv: Optional[List[str]] = None) -> dict:
     seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
     data = Config.fromfile(STUDENT_CFG)
     ensure_synthetic_dataset(osp.join(REPO_ROOT, data.data_root), **data.synthetic)
-    teacher_ckpt = ensure_teacher(args.work_dir)
-    teacher = final_metrics(osp.dirname(teacher_ckpt))
-
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
+    teacher_ckpt = ensure_teacher(args.work_dir)
 
     def run_all(jobs):
-        """``{(variant, seed, scale): final metrics}`` of every job, ``jobs`` at a time."""
+        """``{(variant, seed, scale): run directory}`` of every job, ``jobs`` at a time."""
         with ThreadPoolExecutor(args.jobs) as pool:
             futures = {pool.submit(run_variant, job[0], job[1], teacher_ckpt, args.work_dir,
                                    job[2], threads): job for job in jobs}
             for future in as_completed(futures):
                 if future.exception():  # say so now; the other runs go on
                     print(f'  {futures[future]} failed: {future.exception()}', flush=True)
-        return {job: final_metrics(future.result()) for future, job in futures.items()}
+        return {job: future.result() for future, job in futures.items()}
 
-    if args.tune:
+    if args.tune:  # a choice: made on the val split
         runs = run_all([(v, 0, scale) for v in TUNED for scale in args.tune])
-        table = tuning_table({(v, scale): m for (v, _, scale), m in runs.items()},
-                             TUNED_WEIGHT_SCALES)
+        table = tuning_table({(v, scale): final_metrics(run_dir)
+                              for (v, _, scale), run_dir in runs.items()}, TUNED_WEIGHT_SCALES)
         print(table)
         _write_table(osp.join(args.out_dir, 'tuning.md'), table)
         return runs
 
     variants = ['plain'] + [v for v in variants if v != 'plain']
     runs = run_all([(v, s, None) for v in variants for s in seeds])
-    results = {v: [runs[(v, s, None)] for s in seeds] for v in variants}
+    print('evaluating every run on the test split')
+    teacher = evaluate_on_test(osp.dirname(teacher_ckpt), TEACHER_CFG)
+    results = {v: [test_metrics(runs[(v, s, None)]) for s in seeds] for v in variants}
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
     print(table)
     name = args.report or ('quality_quick' if args.quick else 'quality')
     _write_table(osp.join(args.out_dir, f'{name}.md'), table)
     _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
+    _write_json(osp.join(args.out_dir, f'{name}.json'), variants, seeds, runs, results,
+                summary, teacher, osp.dirname(teacher_ckpt), threads)
     return summary
+
+
+def _write_json(path: str, variants: List[str], seeds: List[int], runs: dict, results: dict,
+                summary: dict, teacher: dict, teacher_dir: str, threads: Optional[int]) -> None:
+    """The results for machines: per variant and seed its test metrics and run, the
+    teacher's, and how and when they were made."""
+    with open(osp.join(teacher_dir, 'run.json')) as f:
+        teacher_run = json.load(f)
+    record = dict(
+        date=datetime.datetime.now().isoformat(timespec='seconds'),
+        command=f'python {" ".join(sys.argv)}', machine=platform.machine(),
+        cpu_cores=os.cpu_count(), threads_per_run=threads or os.cpu_count(), split='test',
+        teacher=dict(metrics=teacher, iters=config_max_iters(TEACHER_CFG),
+                     code=teacher_run['code'], key=teacher_run['key']),
+        student_iters=config_max_iters(STUDENT_CFG),
+        variants={v: dict(seeds=seeds, metrics=results[v],
+                          runs=[osp.basename(runs[(v, s, None)]) for s in seeds],
+                          code=run_identity_of(runs[(v, seeds[0], None)])['code'],
+                          summary=summary[v]) for v in variants})
+    with open(path, 'w') as f:
+        json.dump(record, f, indent=2)
+
+
+def run_identity_of(run_dir: str) -> dict:
+    with open(osp.join(run_dir, 'run.json')) as f:
+        return json.load(f)
 
 
 def _write_table(path: str, table: str) -> None:

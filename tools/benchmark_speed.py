@@ -23,10 +23,16 @@ import torch
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-from ktan_det.benchmarks.speed import (SPEED_VARIANTS, build_step, fixed_batch,
-                                       mmrazor_available)
-from ktan_det.benchmarks.variants import TEACHER_CFG, STUDENT_CFG, ensure_teacher
-from ktan_det.utils.runs import REPO_ROOT
+# benchmarks/ is not installed: import it from this checkout.
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.runs import REPO_ROOT  # noqa: E402
+from benchmarks.speed import (  # noqa: E402
+    SPEED_VARIANTS,
+    build_step,
+    fixed_batch,
+    mmrazor_available,
+)
+from benchmarks.variants import STUDENT_CFG, TEACHER_CFG, ensure_teacher  # noqa: E402
 
 TARGETS = ('KTAN beyond the floor <= 15% of the plain step',
            'KTAN step <= 1.10x MMRazor CWD step', 'KTAN peak memory increment <= 1.3x plain')

@@ -11,7 +11,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ktan_det.utils.runs import scalar_logs  # noqa: E402
+from ktan_det.utils.scalars import scalar_logs  # noqa: E402
 
 # Panel title -> scalar keys it plots (keys a run lacks are skipped).
 PANELS = {

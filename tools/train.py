@@ -7,7 +7,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import ktan_det  # noqa: F401  (registers ktan_det's modules)
-from ktan_det.models.distiller import require_teacher_ckpt
+from ktan_det.models.teacher import require_teacher_ckpt
 from ktan_det.utils import add_common_args, load_config
 
 

@@ -19,8 +19,7 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 import ktan_det  # noqa: E402,F401  (registration)
-from ktan_det.visualization import (feature_panels, image_batch, load_run,  # noqa: E402
-                                    load_student)
+from ktan_det.visualization import feature_panels, image_batch, load_run, load_student  # noqa: E402
 
 TITLES = dict(teacher='teacher', t2s='T2S(teacher)', student='student',
               difference='|T2S(teacher) - student|', discriminator='D: P(teacher)')

@@ -10,12 +10,12 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=128),
         bbox_head=dict(in_channels=128, fc_out_channels=256)))
 
-# A short schedule: the regime where a teacher's dense supervision matters most, and short
-# enough for the quality benchmark's 21 runs (about 2.5 h on 2 CPU cores).
-max_iters = 400
+# Trained to the end of its schedule, as users train students (COCO 1x), from a teacher trained
+# twice as long; one run takes about 25 minutes on one CPU core (docs/benchmarks.md).
+max_iters = 2000
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min_ratio=0.01)
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=200),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=200, end=max_iters, eta_min_ratio=0.01)
 ]
 default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -22,7 +22,8 @@ import numpy as np
 
 CLASSES = ('disk', 'ring', 'square', 'triangle', 'star', 'cross',
            'striped_square', 'checkered_disk')
-SPLITS = ('train', 'val')
+# Appending a split keeps the others' images: each split's stream is seeded by its index here.
+SPLITS = ('train', 'val', 'test')
 MIN_VISIBLE_FRACTION = 1 / 3
 MIN_BOX_SIDE = 4
 # Share of objects drawn at each COCO size: small < 32^2 <= medium < 96^2 <= large (box area).
@@ -144,7 +145,7 @@ def render_image(seed: int, split: str, index: int,
 
     Args:
         seed: Data set seed.
-        split: ``'train'`` or ``'val'``; the splits draw from independent streams.
+        split: ``'train'``, ``'val'`` or ``'test'``; the splits draw from independent streams.
         index: Image index within the split.
         image_size: Side of the square image in pixels.
 
@@ -187,7 +188,7 @@ def render_image_with_masks(seed: int, split: str, index: int, image_size: int =
     crop = (slice(pad, pad + image_size), slice(pad, pad + image_size))
 
     annotations, masks = [], []
-    for cls, mask, texture in reversed(objects):
+    for cls, mask, _ in reversed(objects):
         visible = mask & inside & ~occluded
         full_area = mask.sum()
         occluded |= mask
@@ -201,7 +202,7 @@ def render_image_with_masks(seed: int, split: str, index: int, image_size: int =
         annotations.append(dict(category_id=CLASSES.index(cls),
                                 bbox=[int(x1), int(y1), w, h], area=w * h))
         masks.append((visible[crop], int(full_area)))
-    for cls, mask, texture in objects:
+    for _, mask, texture in objects:
         image[mask[crop]] = texture[crop][mask[crop]]
 
     line_color = rng.uniform(0, 255, 3).astype(np.float32)
@@ -227,27 +228,30 @@ def _coco_split(seed: int, split: str, num_images: int, image_size: int, out_dir
     return dict(images=images, annotations=annotations, categories=categories)
 
 
-def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200, seed: int = 0,
-                     image_size: int = 160) -> str:
+def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200,
+                     num_test: int = 0, seed: int = 0, image_size: int = 160) -> str:
     """Write the data set in COCO format under ``out_dir``.
 
-    Layout: ``annotations/{train,val}.json``, ``train/*.png``, ``val/*.png`` and ``synthetic.json``
-    holding the parameters. The files are written to a temporary sibling directory and moved into
-    place at the end, so an interrupted run never leaves a half-written data set behind.
+    Layout: ``annotations/{train,val,test}.json``, ``{train,val,test}/*.png`` and
+    ``synthetic.json`` holding the parameters (no test split when ``num_test`` is 0). The files
+    are written to a temporary sibling directory and moved into place at the end, so an
+    interrupted run never leaves a half-written data set behind.
 
     Args:
         out_dir: Target directory; must not exist or be empty.
         num_train: Number of training images.
-        num_val: Number of validation images.
+        num_val: Number of validation images (what choices are made on).
+        num_test: Number of test images (what results are reported on); 0 for none.
         seed: Seed; the same seed gives byte-identical images and annotations.
         image_size: Side of the square images in pixels.
 
     Returns:
         ``out_dir``.
     """
-    params = dict(num_train=num_train, num_val=num_val, seed=seed, image_size=image_size)
-    for key in ('num_train', 'num_val', 'image_size'):
-        if params[key] < (64 if key == 'image_size' else 1):
+    params = dict(num_train=num_train, num_val=num_val, num_test=num_test, seed=seed,
+                  image_size=image_size)
+    for key, least in (('num_train', 1), ('num_val', 1), ('num_test', 0), ('image_size', 64)):
+        if params[key] < least:
             raise ValueError(f'synthetic data set: {key}={params[key]} is too small')
     if osp.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f'synthetic data set: {out_dir} exists and is not empty; '
@@ -257,7 +261,7 @@ def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200, se
     shutil.rmtree(tmp_dir, ignore_errors=True)
     try:
         os.makedirs(osp.join(tmp_dir, 'annotations'))
-        for split in SPLITS:
+        for split in (s for s in SPLITS if params[f'num_{s}'] > 0):
             coco = _coco_split(seed, split, params[f'num_{split}'], image_size, tmp_dir)
             with open(osp.join(tmp_dir, 'annotations', f'{split}.json'), 'w') as f:
                 json.dump(coco, f)

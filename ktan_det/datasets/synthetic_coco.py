@@ -9,7 +9,9 @@ from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .synthetic import CLASSES, PARAMS_FILE, SPLITS, generate_dataset
+from .synthetic import CLASSES, PARAMS_FILE, generate_dataset
+
+REQUIRED_SPLITS = ('train', 'val')
 
 
 def ensure_synthetic_dataset(data_root: str, **params) -> None:
@@ -36,7 +38,7 @@ def ensure_synthetic_dataset(data_root: str, **params) -> None:
                 print_log(f'synthetic data set at {root} was generated with {found}; '
                           f'using it instead of generating {params}', logger='current')
             return
-        if all(osp.isfile(osp.join(root, 'annotations', f'{s}.json')) for s in SPLITS):
+        if all(osp.isfile(osp.join(root, 'annotations', f'{s}.json')) for s in REQUIRED_SPLITS):
             return  # a COCO-format copy put there by hand
         print_log(f'generating the synthetic data set {params} in {root}', logger='current')
         generate_dataset(root, **params)
@@ -48,8 +50,9 @@ class SyntheticCocoDataset(CocoDataset):
 
     Args:
         generate: Parameters of :func:`~ktan_det.datasets.synthetic.generate_dataset`
-            (``num_train``, ``num_val``, ``seed``, ``image_size``); when given and ``data_root``
-            holds no data set yet, it is generated there first. ``None`` only reads.
+            (``num_train``, ``num_val``, ``num_test``, ``seed``, ``image_size``); when given and
+            ``data_root`` holds no data set yet, it is generated there first. ``None`` only
+            reads.
         **kwargs: Arguments of :class:`mmdet.datasets.CocoDataset`.
     """
 

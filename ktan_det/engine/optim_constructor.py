@@ -6,7 +6,7 @@ import torch.nn as nn
 from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS
 from mmengine.optim import AmpOptimWrapper, DefaultOptimWrapperConstructor, OptimWrapperDict
 
-from ..models.distiller import unwrap
+from ..utils.wrappers import unwrap
 
 WRAPPER_KEYS = ('student', 'discriminator')
 # Top-level keys that apply to both wrappers unless a wrapper sets its own.
@@ -80,7 +80,7 @@ class KTANOptimWrapperConstructor:
                         warnings.warn(f'KTANOptimWrapperConstructor: optim_wrapper.{key} names '
                                       f'type={cfg[key]["type"]!r}, so it does not use AMP although '
                                       'the top-level type (--amp) is AMP; leave its type out to '
-                                      'use AMP')
+                                      'use AMP', stacklevel=2)
                     for amp_key in set(AMP_ONLY_KEYS) - set(cfg[key]):
                         wrapper_cfg.pop(amp_key, None)
                 if 'optimizer' not in wrapper_cfg:

@@ -1,30 +1,25 @@
-"""Watch the distillation: discriminator balance, feature distances, GAN collapse."""
+"""Watch the distillation: the discriminator's balance, GAN collapse."""
 from typing import Optional
 
-import torch
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
-from .runner_state import checkpoint_due, ktan_model
+from .finite_weights import FiniteWeightsHook
+from .hook_group import HookGroup
 
 
 @HOOKS.register_module()
-class DistillationMonitorHook(Hook):
-    """Log how distillation goes and warn when the GAN collapses.
-
-    Logged every iteration (as ``train/...`` scalars, so in every visualisation backend):
-    ``disc_acc``, the discriminator's balanced accuracy on real (T2S(teacher)) and fake
-    (student) patches with its loss form's decision threshold (0.5 = chance, 1 = perfect
-    separation); and ``feat_dist_l<i>``, the mean squared distance between the student's and
-    T2S(teacher)'s raw maps at each tapped neck level ``i``.
-
-    Before each regular checkpoint is written, the weights are checked: NaN or inf weights stop
-    training with an error instead of being saved (the last good checkpoint stays the latest).
+class DiscriminatorMonitorHook(Hook):
+    """Warn when the GAN collapses.
 
     A warning is raised when for ``patience`` adversarial iterations in a row the discriminator
     wins completely (``disc_acc >= win_acc``: it separates everything, its gradients to the
     student saturate; lower its learning rate or ``disc_steps``) or loses completely
     (``disc_acc <= lose_acc``: no better than chance, it gives the student no signal).
+    ``disc_acc`` is the discriminator's balanced accuracy on real (T2S(teacher)) and fake
+    (student) patches with its loss form's decision threshold (0.5 = chance, 1 = perfect
+    separation), which the distiller logs every adversarial iteration. The warnings so far are
+    logged as ``disc_collapse_warnings``.
 
     Args:
         patience: Iterations in a row before warning.
@@ -37,7 +32,7 @@ class DistillationMonitorHook(Hook):
     def __init__(self, patience: int = 200, win_acc: float = 0.99,
                  lose_acc: float = 0.5) -> None:
         if patience < 1 or not 0 <= lose_acc < win_acc <= 1:
-            raise ValueError('DistillationMonitorHook: need patience >= 1 and '
+            raise ValueError('DiscriminatorMonitorHook: need patience >= 1 and '
                              '0 <= lose_acc < win_acc <= 1')
         self.patience = patience
         self.win_acc = win_acc
@@ -46,10 +41,7 @@ class DistillationMonitorHook(Hook):
         self.streak = 0
         self.num_warnings = 0
 
-    def before_train(self, runner) -> None:
-        ktan_model(runner).log_level_distances = True
-
-    def _watch_discriminator(self, runner, outputs) -> None:
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         accuracy = (outputs or {}).get('disc_acc')
         if accuracy is None:
             return
@@ -69,22 +61,22 @@ class DistillationMonitorHook(Hook):
                 f'{self.patience} iterations in a row at iter {runner.iter + 1}: {advice}')
         runner.message_hub.update_scalar('train/disc_collapse_warnings', self.num_warnings)
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        self._watch_discriminator(runner, outputs)
-        if checkpoint_due(runner, by_epoch=False):
-            self._check_finite_weights(runner)
 
-    def after_train_epoch(self, runner) -> None:
-        if checkpoint_due(runner, by_epoch=True):
-            self._check_finite_weights(runner)
+@HOOKS.register_module()
+class DistillationMonitorHook(HookGroup):
+    """Watch the distillation: installs :class:`DiscriminatorMonitorHook` (GAN collapse
+    warnings) and :class:`~ktan_det.hooks.FiniteWeightsHook` (no checkpoint with NaN or inf
+    weights).
 
-    def _check_finite_weights(self, runner) -> None:
-        """Before CheckpointHook writes: every rank (DDP keeps them identical) raises together,
-        so the last good checkpoint stays the latest and no rank waits for another."""
-        model = ktan_model(runner)
-        bad = [name for name, value in model.state_dict().items()
-               if value.is_floating_point() and not torch.isfinite(value).all()]
-        if bad:
-            raise RuntimeError(
-                f'refusing to save a checkpoint at iter {runner.iter + 1}: {len(bad)} weights '
-                f'hold NaN or inf ({", ".join(bad[:5])}); the last saved checkpoint is kept')
+    Args:
+        patience: Iterations in a row before warning.
+        win_acc: Accuracy counted as a complete win.
+        lose_acc: Accuracy counted as a complete loss.
+    """
+
+    priority = 'NORMAL'
+
+    def __init__(self, patience: int = 200, win_acc: float = 0.99,
+                 lose_acc: float = 0.5) -> None:
+        super().__init__([DiscriminatorMonitorHook(patience, win_acc, lose_acc),
+                          FiniteWeightsHook()])

@@ -1,23 +1,28 @@
-"""Ramp the KTAN loss weights in, and stop distillation at a given point."""
+"""Give the distiller's KTAN schedule its ramps, its stop and the run's length; log its scales."""
 from typing import Dict, Optional
 
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
+from mmengine.runner import EpochBasedTrainLoop
 
-from ..models.distiller import KTAN_LOSS_NAMES
+from ..models.schedule import KTAN_LOSS_NAMES, Point, RunLength
 from .runner_state import ktan_model
 
 
 @HOOKS.register_module()
 class KTANLossWeightHook(Hook):
-    """Multiply each KTAN loss weight by a schedule before every iteration.
+    """Ramp the KTAN loss weights in, and stop distillation at a given point.
 
     Each loss in ``warmup_iters`` ramps linearly from 0 to its config weight over that many
     iterations, starting where it is first applied (after the TGN stage; for the adversarial
     loss, after ``train_cfg.adv_start_iter`` as well). From ``stop_iter`` (or the first
     iteration of ``stop_epoch``) on, every KTAN loss is off and the teacher no longer runs: the
-    student finishes on its detection loss alone. The schedule is a function of the iteration,
-    so a resumed run continues it exactly.
+    student finishes on its detection loss alone. Ramps and stops are points of training
+    (iterations, ``dict(epoch=E)`` or ``dict(fraction=F)`` of the run).
+
+    The distiller's :class:`~ktan_det.models.schedule.KTANSchedule` computes the scales; this
+    hook hands it these settings and the run's length (which epochs and fractions need) before
+    training, and logs the scales as ``scale_<loss>`` before every iteration.
 
     Example::
 
@@ -26,41 +31,35 @@ class KTANLossWeightHook(Hook):
 
     Args:
         warmup_iters: Ramp length per loss (``'imitation'``, ``'adv'``, ``'soft'``).
-        stop_iter: First iteration without distillation.
-        stop_epoch: First epoch without distillation (epoch-based loops).
+        stop_iter: First point without distillation.
+        stop_epoch: First epoch without distillation (epoch-based loops); the same as
+            ``stop_iter=dict(epoch=stop_epoch)``.
     """
 
     priority = 'NORMAL'
 
-    def __init__(self, warmup_iters: Optional[Dict[str, int]] = None,
-                 stop_iter: Optional[int] = None, stop_epoch: Optional[int] = None) -> None:
+    def __init__(self, warmup_iters: Optional[Dict[str, Point]] = None,
+                 stop_iter: Optional[Point] = None, stop_epoch: Optional[int] = None) -> None:
+        if stop_iter is not None and stop_epoch is not None:
+            raise ValueError('KTANLossWeightHook: give stop_iter or stop_epoch, not both')
         self.warmup_iters = dict(warmup_iters or {})
         unknown = set(self.warmup_iters) - set(KTAN_LOSS_NAMES)
         if unknown:
             raise ValueError(f'KTANLossWeightHook: unknown losses {sorted(unknown)}; '
                              f'expected some of {KTAN_LOSS_NAMES}')
-        if any(v < 0 for v in self.warmup_iters.values()):
+        if any(isinstance(v, int) and v < 0 for v in self.warmup_iters.values()):
             raise ValueError('KTANLossWeightHook: warmup_iters must be >= 0')
-        self.stop_iter = stop_iter
-        self.stop_epoch = stop_epoch
+        self.stop = dict(epoch=stop_epoch) if stop_epoch is not None else stop_iter
 
-    def scales(self, iteration: int, epoch: int, tgn_iters: int,
-               adv_start_iter: int) -> Dict[str, float]:
-        """The weight multipliers at ``iteration`` (0-based) and ``epoch``."""
-        if (self.stop_iter is not None and iteration >= self.stop_iter) or (
-                self.stop_epoch is not None and epoch >= self.stop_epoch):
-            return {name: 0.0 for name in KTAN_LOSS_NAMES}
-        scales = {}
-        for name in KTAN_LOSS_NAMES:
-            start = tgn_iters + (adv_start_iter if name == 'adv' else 0)
-            ramp = self.warmup_iters.get(name, 0)
-            scales[name] = 1.0 if ramp == 0 else min(max((iteration - start + 1) / ramp, 0.0),
-                                                      1.0)
-        return scales
+    def before_train(self, runner) -> None:
+        schedule = ktan_model(runner).schedule
+        epoch_based = isinstance(runner.train_loop, EpochBasedTrainLoop)
+        schedule.configure(self.warmup_iters, self.stop)
+        schedule.set_run(RunLength(
+            max_iters=runner.max_iters,
+            iters_per_epoch=len(runner.train_dataloader) if epoch_based else None))
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
-        model = ktan_model(runner)
-        model.loss_scales.update(self.scales(runner.iter, runner.epoch, model.tgn_iters,
-                                             model.adv_start_iter))
-        for name, scale in model.loss_scales.items():
+        stage = ktan_model(runner).schedule.stage(runner.iter)
+        for name, scale in stage.scales.items():
             runner.message_hub.update_scalar(f'train/scale_{name}', scale)

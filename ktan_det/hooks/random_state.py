@@ -9,7 +9,7 @@ from mmdet.registry import HOOKS
 from mmengine.dist import all_gather_object, get_rank, get_world_size
 from mmengine.hooks import Hook
 
-from .runner_state import checkpoint_due
+from ..engine.checkpoints import checkpoint_due
 
 META_KEY = 'rng_states'
 
@@ -87,7 +87,8 @@ class RandomStateHook(Hook):
             return
         if len(states) != get_world_size():
             warnings.warn(f'RandomStateHook: the checkpoint holds random states of '
-                          f'{len(states)} ranks, this run has {get_world_size()}; not restored')
+                          f'{len(states)} ranks, this run has {get_world_size()}; not restored',
+                          stacklevel=2)
             return
         self._pending = states[get_rank()]
 

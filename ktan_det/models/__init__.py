@@ -1,6 +1,6 @@
-from .setup_checks import DistillationSetupError
 from .discriminator import PatchDiscriminator
 from .distiller import KTANDistiller
+from .setup_checks import DistillationSetupError
 from .t2s import T2SAdapters
 from .teacher import TeacherCheckpointError
 

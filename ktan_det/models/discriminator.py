@@ -24,6 +24,10 @@ def _patch_net(in_channels: int, base_channels: int, num_convs: int,
     return nn.Sequential(*layers)
 
 
+DEFAULT_NORM_CFG = dict(type='GN', num_groups=8)
+DEFAULT_INIT_CFG = dict(type='Normal', layer='Conv2d', std=0.02)
+
+
 @MODELS.register_module()
 class PatchDiscriminator(BaseModule):
     """Fully convolutional discriminator giving a map of real/fake logits per feature map.
@@ -49,9 +53,9 @@ class PatchDiscriminator(BaseModule):
 
     def __init__(self, in_channels: int, num_levels: int, base_channels: int = 64,
                  num_convs: int = 2, shared: bool = True,
-                 norm_cfg: Optional[dict] = dict(type='GN', num_groups=8),
+                 norm_cfg: Optional[dict] = DEFAULT_NORM_CFG,
                  input_norm: Optional[str] = None,
-                 init_cfg: Optional[dict] = dict(type='Normal', layer='Conv2d', std=0.02)):
+                 init_cfg: Optional[dict] = DEFAULT_INIT_CFG):
         super().__init__(init_cfg=init_cfg)
         self.num_levels = num_levels
         self.shared = shared

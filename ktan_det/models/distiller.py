@@ -1,39 +1,84 @@
 """The KTAN distiller: a frozen teacher, a student, T2S layers, a patch discriminator."""
 import copy
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import MessageHub
-from mmengine.model import BaseModel, is_model_wrapper
+from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
+from ..engine.logs import forget_stale_scalars
+from ..engine.updates import update_if_finite
 from ..losses import foreground_masks
-from .setup_checks import (DistillationSetupError, check_classes, check_has_neck,
-                           check_matching_maps, check_preprocessors, resolve_tap_levels,
-                           soft_label_score_type)
-from .taps import StudentTaps
-from .teacher import build_frozen_teacher, teacher_model_cfg
+from ..utils.wrappers import drop_wrapper_prefixes, unwrap
+from .recording import StudentRecord, record_student, scoped_forward_hooks
+from .schedule import KTANSchedule, Stage
+from .setup_checks import (
+    DistillationSetupError,
+    check_classes,
+    check_has_neck,
+    check_matching_maps,
+    check_preprocessors,
+    resolve_tap_levels,
+    soft_label_score_type,
+)
+from .teacher import (
+    build_frozen_teacher,
+    drop_teacher_weights,
+    require_teacher_ckpt,
+    teacher_model_cfg,
+)
 
-KTAN_LOSS_NAMES = ('imitation', 'adv', 'soft')
 # Each part's default; a config dict without `type` (e.g. from --cfg-options
 # model.loss_adv.loss_weight=0.2) overrides fields of it.
 DEFAULTS = dict(discriminator=dict(type='PatchDiscriminator'),
                 loss_imitation=dict(type='FeatureImitationLoss'),
                 loss_adv=dict(type='AdversarialLoss'),
                 loss_soft=dict(type='SoftLabelLoss'))
+# State that older checkpoints lack; loading them leaves its initial value.
+OPTIONAL_STATE = ('num_skipped_steps', 'schedule.balance')
+# What train_step logs besides the student's own losses (stale history of these is dropped).
+KTAN_LOG_KEYS = ('loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss', 'disc_acc',
+                 'skipped_steps')
+KTAN_LOG_PREFIXES = ('tgn_', 'feat_dist_l')
 
 
-def unwrap(module: nn.Module) -> nn.Module:
-    """``module`` without its (DDP) model wrapper, if it has one."""
-    return module.module if is_model_wrapper(module) else module
+class TeacherTargets(NamedTuple):
+    """What the student learns from at one step, computed without gradients.
+
+    Attributes:
+        maps: T2S of the teacher's tapped neck maps: the imitation targets, and what the
+            discriminator learns to call real.
+        cls_scores: The teacher's class logits at the student's samples (soft labels), as
+            (n, num_classes), or ``None`` when soft labels are off this step.
+        samples: Which of the student's recorded RoIs ``cls_scores`` belong to (a random
+            subset, ``train_cfg.soft_rois_per_img``), ``None`` for all of them.
+    """
+    maps: List[Tensor]
+    cls_scores: Optional[Tensor] = None
+    samples: Optional[Tensor] = None
+
+
+def _with_default(cfg: Optional[dict], default: dict) -> Optional[dict]:
+    if cfg is None or 'type' in cfg:
+        return cfg
+    return {**default, **cfg}
+
+
+def _is_ktan_log(name: str) -> bool:
+    return name in KTAN_LOG_KEYS or name.startswith(KTAN_LOG_PREFIXES)
+
+
+def _flat_class_maps(maps: Sequence[Tensor], num_classes: int) -> Tensor:
+    """Dense heads' per-level (N, A*C, H, W) class maps as (N*H*W*A, C) rows, anchor by anchor."""
+    return torch.cat([m.permute(0, 2, 3, 1).reshape(-1, num_classes) for m in maps])
 
 
 @MODELS.register_module()
@@ -46,16 +91,24 @@ class KTANDistiller(BaseModel):
     adapts it to detection: the maps are the FPN levels, the discriminator judges patches,
     soft labels are compared per sampled RoI (two-stage) or per anchor (dense heads).
 
-    One training step (:meth:`train_step`): the teacher runs under ``no_grad`` (its backbone and
-    neck, plus its RoI/dense classifier when soft labels are on); the student runs once, its
-    neck maps and RoI scores recorded by hooks while it computes its own detection losses; the
-    discriminator takes ``disc_steps`` updates on T2S(teacher) (real) and student (fake) maps;
-    then the student takes one update on its detection losses plus the KTAN losses.
+    One training step (:meth:`train_step`) has four phases, each a method: the student runs
+    once, computing its own detection losses while its neck maps and RoI scores are recorded
+    (:meth:`student_forward`); the teacher runs under ``no_grad`` and gives the targets
+    (:meth:`teacher_targets`); the discriminator takes ``disc_steps`` updates on T2S(teacher)
+    (real) and student (fake) maps (:meth:`discriminator_steps`); the student takes one update
+    on its detection losses plus the KTAN losses (:meth:`student_update`). Which losses are on,
+    and with what scale, is the schedule's answer for the iteration (:attr:`schedule`).
 
-    The teacher is frozen (no gradients, always in eval mode), never in an optimizer and never in
-    this model's ``state_dict`` (checkpoints hold the student, T2S and discriminator only). Once
-    its checkpoint is loaded it counts as initialised, so the runner's ``init_weights()`` leaves
-    it alone. Validation and testing run the student alone.
+    The teacher is a frozen submodule: no gradients, always in eval mode (:meth:`train`), never
+    in an optimizer (``KTANOptimWrapperConstructor`` takes the student, T2S and the
+    discriminator) and never in this model's ``state_dict`` (a state-dict hook drops it).
+    Once its checkpoint is loaded it counts as initialised, so the runner's ``init_weights()``
+    leaves it alone. Being a submodule, it follows ``.to()``, ``.cuda()``, ``.half()`` and
+    MMEngine's device methods with no override, and MMSeparateDistributedDataParallel leaves it
+    unwrapped (it has no trainable parameters): less machinery than hiding it from
+    ``__setattr__`` as MMDetection's ``KnowledgeDistillationSingleStageDetector`` does, which
+    then needs its own ``cuda``/``to``/``train`` overrides. Validation and testing run the
+    student alone.
 
     When teacher and student necks differ in width, T2S is learnt first, in a TGN stage at the
     start of the run (``train_cfg.tgn_iters`` iterations): T2S and a 1x1 map back to the
@@ -72,7 +125,7 @@ class KTANDistiller(BaseModel):
             tests; training then refuses to start.
         tap_levels: Indices of the neck levels distilled; ``None`` for all.
         t2s: Options of :class:`~ktan_det.models.T2SAdapters` (``init``, ``kernel_size``,
-            ``norm_cfg``, ``identity_when_equal``).
+            ``norm_cfg``, ``identity_when_equal``); ``None`` for its defaults.
         discriminator: Config of the patch discriminator; ``None`` disables the adversarial
             part. ``in_channels`` and ``num_levels`` are filled in.
         loss_imitation: Config of the feature imitation loss, or ``None``.
@@ -83,7 +136,9 @@ class KTANDistiller(BaseModel):
         train_cfg: ``tgn_iters`` (length of the TGN stage, when T2S is trained; 0 keeps a
             PCA-initialised T2S fixed),
             ``adv_start_iter`` (first iteration of adversarial training, counted from the end
-            of the TGN stage), ``disc_steps`` (discriminator updates per student update),
+            of the TGN stage); both are points of training (iterations, ``dict(epoch=E)`` or
+            ``dict(fraction=F)``, see :mod:`ktan_det.models.schedule`).
+            ``disc_steps`` (discriminator updates per student update),
             ``soft_rois_per_img`` (two-stage students: soft labels on this many times the
             batch size of the RoIs the student sampled, drawn at random from the whole batch
             (about this many per image), ``None`` for all; scoring RoIs with the teacher's RoI
@@ -97,7 +152,7 @@ class KTANDistiller(BaseModel):
                  teacher: Union[str, dict],
                  teacher_ckpt: Optional[str],
                  tap_levels: Optional[Sequence[int]] = None,
-                 t2s: dict = dict(kernel_size=1),
+                 t2s: Optional[dict] = None,
                  discriminator: Optional[dict] = DEFAULTS['discriminator'],
                  loss_imitation: Optional[dict] = DEFAULTS['loss_imitation'],
                  loss_adv: Optional[dict] = DEFAULTS['loss_adv'],
@@ -124,8 +179,8 @@ class KTANDistiller(BaseModel):
         self.tap_levels = resolve_tap_levels(tap_levels, self.teacher, self.student)
 
         train_cfg = dict(train_cfg or {})
-        self.tgn_iters = int(train_cfg.pop('tgn_iters', 0))
-        self.adv_start_iter = int(train_cfg.pop('adv_start_iter', 0))
+        tgn = train_cfg.pop('tgn_iters', 0)
+        adv_start = train_cfg.pop('adv_start_iter', 0)
         self.disc_steps = int(train_cfg.pop('disc_steps', 1))
         self.soft_rois_per_img = train_cfg.pop('soft_rois_per_img', None)
         if self.soft_rois_per_img is not None and self.soft_rois_per_img < 1:
@@ -140,11 +195,11 @@ class KTANDistiller(BaseModel):
         student_channels = self.student.neck.out_channels
         self.t2s = MODELS.build(dict(type='T2SAdapters', teacher_channels=teacher_channels,
                                      student_channels=student_channels,
-                                     num_levels=len(self.tap_levels), **t2s))
+                                     num_levels=len(self.tap_levels), **(t2s or {})))
         # T2S feeds the imitation and adversarial losses; soft labels use the teacher's own maps.
         if self.t2s.is_identity or (loss_imitation is None and loss_adv is None):
-            self.tgn_iters = 0
-        elif self.tgn_iters <= 0 and not self.t2s.needs_pca_init:
+            tgn = 0
+        elif tgn in (0, None) and not self.t2s.needs_pca_init:
             raise DistillationSetupError(
                 f'teacher neck has {teacher_channels} channels and student neck '
                 f"{student_channels} and T2S starts random (t2s.init='random'): it must be "
@@ -161,19 +216,14 @@ class KTANDistiller(BaseModel):
         if loss_soft:
             score_type = soft_label_score_type(self.teacher, self.student)
             self.loss_soft = MODELS.build(dict(loss_soft, score_type=score_type))
-        # Multipliers of the KTAN loss weights, set by KTANLossWeightHook (1 = config weight).
-        self.loss_scales = {name: 1.0 for name in KTAN_LOSS_NAMES}
+        configured = dict(imitation=self.loss_imitation, adv=self.loss_adv, soft=self.loss_soft)
+        self.schedule = KTANSchedule([name for name, loss in configured.items() if loss],
+                                     tgn=tgn or 0, adv_start=adv_start)
         # Steps whose update was skipped for a non-finite loss; a buffer, so resuming keeps it.
         self.register_buffer('num_skipped_steps', torch.zeros((), dtype=torch.long))
-        self._logged_keys = set()
-        # Set by DistillationMonitorHook: also log the per-level feature distances.
-        self.log_level_distances = False
 
-        self.taps = StudentTaps(self.student)
-        self._round_trip_teacher_neck = False
-        self.teacher.neck.register_forward_hook(self._teacher_neck_round_trip)
-        # Keep the teacher out of checkpoints, and do not expect it when loading them.
-        self._register_state_dict_hook(_clean_state_dict)
+        self._register_state_dict_hook(drop_teacher_weights)
+        self._register_state_dict_hook(drop_wrapper_prefixes)
         self.register_load_state_dict_post_hook(_forgive_missing_keys)
 
     # ----------------------------------------------------------------------------------------
@@ -188,7 +238,7 @@ class KTANDistiller(BaseModel):
 
     @property
     def teacher_cfg_text(self) -> str:
-        """The teacher's model config as text, which ``TeacherGuardHook`` records in
+        """The teacher's model config as text, which ``TeacherRecordHook`` records in
         checkpoints. Formatted on demand: MMEngine formats it with yapf, slower than all the
         rest of a tiny distiller's set-up, and most builds never need it."""
         return Config(dict(model=self._teacher_cfg)).pretty_text
@@ -197,11 +247,9 @@ class KTANDistiller(BaseModel):
     def with_adv(self) -> bool:
         return self.discriminator is not None
 
-    @property
-    def distilling_losses(self) -> List[str]:
-        """The KTAN losses configured and not switched off by the weight schedule."""
-        modules = dict(imitation=self.loss_imitation, adv=self.loss_adv, soft=self.loss_soft)
-        return [n for n, m in modules.items() if m is not None and self.loss_scales[n] > 0]
+    def check_teacher_loaded(self) -> None:
+        """Raise if the teacher has no checkpoint: training needs a trained teacher."""
+        require_teacher_ckpt(self.teacher_ckpt, self.teacher_cfg_path)
 
     def forward(self, inputs: Tensor, data_samples: Optional[SampleList] = None,
                 mode: str = 'tensor'):
@@ -215,11 +263,11 @@ class KTANDistiller(BaseModel):
         return unwrap(self.student)(inputs, data_samples, mode)
 
     # ----------------------------------------------------------------------------------------
-    # Training
+    # Training: train_step and its four phases, in the order they run
     # ----------------------------------------------------------------------------------------
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper: OptimWrapperDict) -> Dict[str, Tensor]:
-        """One KTAN iteration: teacher, student, discriminator update(s), student update.
+        """One KTAN iteration: student, teacher, discriminator update(s), student update.
 
         Args:
             data: A batch from the data loader.
@@ -228,73 +276,166 @@ class KTANDistiller(BaseModel):
                 adversarial loss is on (see ``KTANOptimWrapperConstructor``).
 
         Returns:
-            The student's loss terms and totals for logging, plus ``disc_loss`` and
-            ``disc_acc`` (the discriminator's balanced accuracy) on adversarial steps, and
-            ``skipped_steps`` (updates skipped for a non-finite loss) once there has been one.
+            The student's loss terms and totals for logging, plus ``feat_dist_l<i>`` (the mean
+            squared distance between the student's and T2S(teacher)'s raw maps at each tapped
+            level ``i``) while distilling, ``disc_loss`` and ``disc_acc`` (the
+            discriminator's balanced accuracy) on adversarial steps, and ``skipped_steps``
+            (updates skipped for a non-finite loss) once there has been one.
         """
         self._check_can_train(optim_wrapper)
-        iteration = MessageHub.get_current_instance().get_info('iter', 0)
-        in_tgn_stage = iteration < self.tgn_iters
-        if not in_tgn_stage and unwrap(self.t2s).trainable:
+        stage = self.schedule.stage(MessageHub.get_current_instance().get_info('iter', 0))
+        if not stage.tgn and unwrap(self.t2s).trainable:
             unwrap(self.t2s).freeze()
             self.t2s.eval()
-        distilling = [] if in_tgn_stage else self.distilling_losses
-        adversarial = 'adv' in distilling and \
-            iteration >= self.tgn_iters + self.adv_start_iter
-        if not adversarial and 'adv' in distilling:
-            distilling.remove('adv')
-
         student_wrapper = optim_wrapper['student']
-        log_vars = {}
         # Each wrapper's optim_context (autocast under AMP) covers only forward passes; updates
         # run outside them, as in MMEngine's own train_step.
         with student_wrapper.optim_context(self.student):
             data = self.data_preprocessor(data, True)
             inputs, data_samples = data['inputs'], data['data_samples']
-            with self.taps.recording():
-                losses = self.student(inputs, data_samples, mode='loss')
-                student_feats = [self.taps.neck_feats[i] for i in self.tap_levels]
-            if in_tgn_stage:
-                if unwrap(self.t2s).needs_pca_init:
-                    with torch.no_grad():
-                        feats = self.teacher.extract_feat(inputs)
-                    unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
-                losses.update(self._tgn_losses(inputs, data_samples))
-            elif distilling:
-                teacher_feats, targets = self.teacher_targets(inputs)
-                check_matching_maps(targets, student_feats, self.tap_levels)
-        if adversarial:
-            log_vars.update(self._discriminator_steps(targets, student_feats,
-                                                      optim_wrapper['discriminator']))
-        if distilling:
-            with student_wrapper.optim_context(self.student):
-                losses.update(self.ktan_losses(distilling, inputs, data_samples,
-                                                teacher_feats, targets, student_feats))
-            if self.log_level_distances:
-                log_vars.update({f'feat_dist_l{lvl}': F.mse_loss(s.detach().float(), t.float())
-                                 for lvl, s, t in zip(self.tap_levels, student_feats, targets)})
-        total, parsed = self.parse_losses(losses)
-        if not self._update(student_wrapper, total):
-            bad = [k for k, v in parsed.items() if not torch.isfinite(torch.as_tensor(v))]
-            self._count_skip(bad)
-        parsed.update(log_vars)
+            losses, record = self.student_forward(inputs, data_samples)
+            if stage.tgn:
+                losses.update(self.tgn_losses(inputs, data_samples))
+            targets = self.teacher_targets(stage, inputs, record) if stage.distilling else None
+        disc_logs = {}
+        if stage.adversarial:
+            disc_logs = self.discriminator_steps(targets.maps, self.tapped(record),
+                                                 optim_wrapper['discriminator'])
+        logs = self.student_update(student_wrapper, stage, losses, inputs, data_samples,
+                                   targets, record)
+        logs.update(disc_logs)
+        forget_stale_scalars(logs, _is_ktan_log)
+        return logs
+
+    def student_forward(self, inputs: Tensor,
+                        data_samples: SampleList) -> Tuple[Dict[str, Tensor], StudentRecord]:
+        """Phase 1: the student's detection losses, and what its neck and heads computed."""
+        with record_student(unwrap(self.student)) as record:
+            losses = self.student(inputs, data_samples, mode='loss')
+        return losses, record
+
+    def tapped(self, record: StudentRecord) -> List[Tensor]:
+        """The student's maps at the tapped neck levels."""
+        return [record.neck_feats[i] for i in self.tap_levels]
+
+    def tgn_losses(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
+        """Phase 2 in the TGN stage: the frozen teacher's detection loss, its heads seeing its
+        tapped maps through T2S and back (what trains T2S)."""
+        if unwrap(self.t2s).needs_pca_init:
+            with torch.no_grad():
+                feats = self.teacher.extract_feat(inputs)
+            unwrap(self.t2s).init_from_teacher([feats[i] for i in self.tap_levels])
+
+        def round_trip(module, args, output):
+            mapped = self.t2s([output[i] for i in self.tap_levels], round_trip=True)
+            output = list(output)
+            for i, feat in zip(self.tap_levels, mapped):
+                output[i] = feat
+            return tuple(output)
+
+        with scoped_forward_hooks([(self.teacher.neck, round_trip)]):
+            losses = self.teacher.loss(inputs, data_samples)
+        return {f'tgn_{name}': value for name, value in losses.items()}
+
+    @torch.no_grad()
+    def teacher_targets(self, stage: Stage, inputs: Tensor,
+                        record: StudentRecord) -> TeacherTargets:
+        """Phase 2: T2S of the teacher's tapped neck maps and, when soft labels are on, the
+        teacher's class logits at the student's samples."""
+        teacher_feats = list(self.teacher.extract_feat(inputs))
+        tapped = [teacher_feats[i] for i in self.tap_levels]
+        t2s = unwrap(self.t2s)
+        if t2s.needs_pca_init:  # no TGN stage: T2S stays at the PCA map of this first batch
+            t2s.init_from_teacher(tapped)
+        maps = t2s(tapped)
+        check_matching_maps(maps, self.tapped(record), self.tap_levels)
+        if 'soft' not in stage.distilling:
+            return TeacherTargets(maps)
+        if self.loss_soft.score_type == 'sigmoid':
+            class_maps = self.teacher.bbox_head(teacher_feats)[0]
+            return TeacherTargets(maps, _flat_class_maps(
+                class_maps, self.teacher.bbox_head.cls_out_channels))
+        rois, samples = record.rois, None
+        if self.soft_rois_per_img is not None:
+            samples = torch.randperm(rois.shape[0], device=rois.device)[
+                :self.soft_rois_per_img * inputs.shape[0]]
+            rois = rois[samples]
+        scores = self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
+        return TeacherTargets(maps, scores, samples)
+
+    def discriminator_steps(self, targets: List[Tensor], student_feats: List[Tensor],
+                            wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Phase 3: ``disc_steps`` discriminator updates, targets real and student maps fake
+        (both detached); returns its last loss and balanced accuracy."""
+        # Real and fake maps of a level go through the discriminator as one batch.
+        pairs = [torch.cat([t.detach(), s.detach()]) for t, s in zip(targets, student_feats)]
+        batch = student_feats[0].shape[0]
+        for _ in range(self.disc_steps):
+            with wrapper.optim_context(self.discriminator):
+                logits = self.discriminator(pairs)
+                real_logits = [lg[:batch] for lg in logits]
+                fake_logits = [lg[batch:] for lg in logits]
+                disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits)
+            if not update_if_finite(wrapper, disc_loss):
+                self._count_skip(['disc_loss'])
+        with torch.no_grad():
+            accuracy = self.loss_adv.accuracy(real_logits, fake_logits)
+        return dict(disc_loss=disc_loss.detach(), disc_acc=accuracy)
+
+    def student_update(self, wrapper: OptimWrapper, stage: Stage, losses: Dict[str, Tensor],
+                       inputs: Tensor, data_samples: SampleList,
+                       targets: Optional[TeacherTargets],
+                       record: StudentRecord) -> Dict[str, Tensor]:
+        """Phase 4: one student update on its detection losses plus the KTAN losses on at this
+        stage (skipped on every rank if the total is not finite); returns the logged values."""
+        if stage.distilling:
+            with wrapper.optim_context(self.student):
+                losses.update(self.ktan_losses(stage, inputs, data_samples, targets, record))
+        total, logs = self.parse_losses(losses)
+        if stage.distilling:  # how far the student's maps are from the targets, per level
+            logs.update({f'feat_dist_l{lvl}': F.mse_loss(s.detach().float(), t.float())
+                         for lvl, s, t in zip(self.tap_levels, self.tapped(record),
+                                              targets.maps)})
+        if not update_if_finite(wrapper, total):
+            self._count_skip([k for k, v in logs.items()
+                              if not torch.isfinite(torch.as_tensor(v))])
         if self.num_skipped_steps > 0:  # logged every step from the first skip on
-            parsed['skipped_steps'] = self.num_skipped_steps.float()
-        self._forget_stale_logs(parsed)
-        return parsed
+            logs['skipped_steps'] = self.num_skipped_steps.float()
+        return logs
 
-    def _forget_stale_logs(self, logged: dict) -> None:
-        """Drop the message-hub history of values this step no longer logs (the TGN losses after
-        its stage, the KTAN losses after distillation stops): MMEngine would go on logging their
-        last window average as if they were still computed."""
-        log_scalars = MessageHub.get_current_instance().log_scalars
-        for key in self._logged_keys - logged.keys():
-            log_scalars.pop(f'train/{key}', None)
-        self._logged_keys = set(logged)
-
-    def check_teacher_loaded(self) -> None:
-        """Raise if the teacher has no checkpoint: training needs a trained teacher."""
-        require_teacher_ckpt(self.teacher_ckpt, self.teacher_cfg_path)
+    def ktan_losses(self, stage: Stage, inputs: Tensor, data_samples: SampleList,
+                    targets: TeacherTargets, record: StudentRecord) -> Dict[str, Tensor]:
+        """The KTAN losses on at ``stage``, weighted and scaled, of what the student computed
+        (``record``) against the teacher's ``targets``."""
+        student_feats = self.tapped(record)
+        scales = stage.scales
+        losses = {}
+        if 'imitation' in stage.distilling:
+            masks = None
+            if self.loss_imitation.fg_weight != 1.0:
+                masks = foreground_masks([s.gt_instances.bboxes for s in data_samples],
+                                         [f.shape for f in student_feats], inputs.shape[-2:])
+            losses['loss_imitation'] = scales['imitation'] * self.loss_imitation(
+                student_feats, targets.maps, masks)
+        if 'adv' in stage.distilling:
+            disc = unwrap(self.discriminator)
+            # Frozen here so the student's adversarial term leaves no gradient on it.
+            disc.requires_grad_(False)
+            try:
+                fake_logits = disc(student_feats)
+            finally:
+                disc.requires_grad_(True)
+            losses['loss_adv'] = scales['adv'] * self.loss_adv.generator_loss(fake_logits)
+        if 'soft' in stage.distilling:
+            if self.loss_soft.score_type == 'sigmoid':
+                student_scores = _flat_class_maps(record.cls_scores,
+                                                  self.teacher.bbox_head.cls_out_channels)
+            else:
+                student_scores = record.cls_scores if targets.samples is None else \
+                    record.cls_scores[targets.samples]
+            losses['loss_soft'] = scales['soft'] * self.loss_soft(student_scores,
+                                                                  targets.cls_scores)
+        return losses
 
     def _check_can_train(self, optim_wrapper) -> None:
         self.check_teacher_loaded()
@@ -309,158 +450,15 @@ class KTANDistiller(BaseModel):
                 "'discriminator' wrapper; add optim_wrapper.discriminator=dict(optimizer=...) "
                 'or set model.loss_adv=None')
 
-    @torch.no_grad()
-    def teacher_targets(self, inputs: Tensor) -> Tuple[List[Tensor], List[Tensor]]:
-        """The teacher's neck maps (all levels) and T2S of the tapped ones (the targets)."""
-        teacher_feats = list(self.teacher.extract_feat(inputs))
-        tapped = [teacher_feats[i] for i in self.tap_levels]
-        t2s = unwrap(self.t2s)
-        if t2s.needs_pca_init:  # no TGN stage: T2S stays at the PCA map of this first batch
-            t2s.init_from_teacher(tapped)
-        return teacher_feats, t2s(tapped)
-
-    def _teacher_neck_round_trip(self, module, args, output):
-        """During the TGN stage, the teacher's heads see its tapped maps through T2S and back."""
-        if not self._round_trip_teacher_neck:
-            return None
-        mapped = self.t2s([output[i] for i in self.tap_levels], round_trip=True)
-        output = list(output)
-        for i, feat in zip(self.tap_levels, mapped):
-            output[i] = feat
-        return tuple(output)
-
-    def _tgn_losses(self, inputs: Tensor, data_samples: SampleList) -> Dict[str, Tensor]:
-        """The TGN stage's loss: the frozen teacher's detection loss through T2S and back."""
-        self._round_trip_teacher_neck = True
-        try:
-            losses = self.teacher.loss(inputs, data_samples)
-        finally:
-            self._round_trip_teacher_neck = False
-        return {f'tgn_{name}': value for name, value in losses.items()}
-
-    def _discriminator_steps(self, targets: List[Tensor], student_feats: List[Tensor],
-                             wrapper: OptimWrapper) -> Dict[str, Tensor]:
-        # Real and fake maps of a level go through the discriminator as one batch.
-        pairs = [torch.cat([t.detach(), s.detach()]) for t, s in zip(targets, student_feats)]
-        batch = student_feats[0].shape[0]
-        for _ in range(self.disc_steps):
-            with wrapper.optim_context(self.discriminator):
-                logits = self.discriminator(pairs)
-                real_logits = [lg[:batch] for lg in logits]
-                fake_logits = [lg[batch:] for lg in logits]
-                disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits)
-            if not self._update(wrapper, disc_loss):
-                self._count_skip(['disc_loss'])
-        with torch.no_grad():
-            accuracy = self.loss_adv.accuracy(real_logits, fake_logits)
-        return dict(disc_loss=disc_loss.detach(), disc_acc=accuracy)
-
-    def ktan_losses(self, distilling: List[str], inputs: Tensor, data_samples: SampleList,
-                     teacher_feats: List[Tensor], targets: List[Tensor],
-                     student_feats: List[Tensor]) -> Dict[str, Tensor]:
-        """The ``distilling`` KTAN losses of the student's maps (weighted, scheduled), from the
-        teacher's neck maps and their T2S targets (:meth:`teacher_targets`)."""
-        losses = {}
-        if 'imitation' in distilling:
-            masks = None
-            if self.loss_imitation.fg_weight != 1.0:
-                masks = foreground_masks([s.gt_instances.bboxes for s in data_samples],
-                                         [f.shape for f in student_feats], inputs.shape[-2:])
-            losses['loss_imitation'] = self.loss_scales['imitation'] * self.loss_imitation(
-                student_feats, targets, masks)
-        if 'adv' in distilling:
-            disc = unwrap(self.discriminator)
-            # Frozen here so the student's adversarial term leaves no gradient on it.
-            disc.requires_grad_(False)
-            try:
-                fake_logits = disc(student_feats)
-            finally:
-                disc.requires_grad_(True)
-            losses['loss_adv'] = self.loss_scales['adv'] * self.loss_adv.generator_loss(
-                fake_logits)
-        if 'soft' in distilling:
-            student_scores, teacher_scores = self._class_scores(teacher_feats)
-            losses['loss_soft'] = self.loss_scales['soft'] * self.loss_soft(
-                student_scores, teacher_scores)
-        return losses
-
-    @torch.no_grad()
-    def _teacher_roi_scores(self, teacher_feats: List[Tensor], rois: Tensor) -> Tensor:
-        return self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
-
-    def _class_scores(self, teacher_feats: List[Tensor]) -> Tuple[Tensor, Tensor]:
-        """Student and teacher class logits for the same samples, as (n, num_classes)."""
-        if self.loss_soft.score_type == 'softmax':
-            rois, scores = self.taps.rois, self.taps.cls_scores
-            if self.soft_rois_per_img is not None:
-                num_images = teacher_feats[0].shape[0]
-                keep = torch.randperm(rois.shape[0], device=rois.device)[
-                    :self.soft_rois_per_img * num_images]
-                rois, scores = rois[keep], scores[keep]
-            return scores, self._teacher_roi_scores(teacher_feats, rois)
-        with torch.no_grad():
-            teacher_maps = self.teacher.bbox_head(teacher_feats)[0]
-        num_classes = self.teacher.bbox_head.cls_out_channels
-
-        def flat(maps):
-            return torch.cat([m.permute(0, 2, 3, 1).reshape(-1, num_classes) for m in maps])
-
-        return flat(self.taps.cls_scores), flat(teacher_maps)
-
-    def _update(self, wrapper: OptimWrapper, loss: Tensor) -> bool:
-        """Update with ``loss`` if it is finite on every rank; otherwise skip the step on all
-        ranks together. A skipped step still runs the backward (of zeros), so that DDP's
-        gradient reduction completes everywhere, and then drops the gradients."""
-        finite = torch.isfinite(loss.detach()).to(torch.float32)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        if finite.item():
-            wrapper.update_params(loss)
-            return True
-        wrapper.backward(torch.nan_to_num(loss, nan=0.0, posinf=0.0, neginf=0.0) * 0)
-        wrapper.zero_grad()
-        return False
-
     def _count_skip(self, bad_losses: List[str]) -> None:
         self.num_skipped_steps += 1
         warnings.warn(f'KTAN: non-finite loss ({", ".join(sorted(bad_losses))}); update '
-                      f'skipped ({int(self.num_skipped_steps)} so far)')
+                      f'skipped ({int(self.num_skipped_steps)} so far)', stacklevel=2)
 
 
-def require_teacher_ckpt(teacher_ckpt: Optional[str],
-                         teacher_cfg_path: Optional[str] = None) -> None:
-    """Raise if there is no teacher checkpoint (``model.teacher_ckpt=None``): KTAN training
-    needs a trained teacher."""
-    if teacher_ckpt is None:
-        raise DistillationSetupError(
-            'the teacher has no checkpoint (model.teacher_ckpt=None) and KTAN training needs '
-            'a trained one: train it (python tools/train.py '
-            f'{teacher_cfg_path or "TEACHER_CONFIG"}) or bring one, then pass '
-            '--cfg-options model.teacher_ckpt=PATH')
-
-
-def _with_default(cfg: Optional[dict], default: dict) -> Optional[dict]:
-    if cfg is None or 'type' in cfg:
-        return cfg
-    return {**default, **cfg}
-
-
-def _clean_state_dict(module, state_dict, prefix, local_metadata) -> None:
-    """State-dict hook: no teacher, and no ``.module`` of the DDP wrappers that
-    MMSeparateDistributedDataParallel puts around trainable children (MMEngine's runner saves
-    ``model.state_dict()``), so checkpoints load the same with or without distribution."""
-    for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
-        del state_dict[key]
-    for name, child in module._modules.items():
-        wrapped = f'{prefix}{name}.module.'
-        if is_model_wrapper(child):
-            for key in [k for k in state_dict if k.startswith(wrapped)]:
-                state_dict[f'{prefix}{name}.{key[len(wrapped):]}'] = state_dict.pop(key)
-
-
-def _forgive_missing_keys(module, incompatible_keys) -> None:
-    """Load-state-dict hook: checkpoints hold no teacher, and those saved before the skip
-    counter was kept in them have none (it then stays 0)."""
+def _forgive_missing_keys(module: nn.Module, incompatible_keys) -> None:
+    """Load-state-dict hook: checkpoints hold no teacher, and older ones none of
+    :data:`OPTIONAL_STATE` (which then keeps its initial value)."""
     incompatible_keys.missing_keys[:] = [
         k for k in incompatible_keys.missing_keys
-        if not k.startswith('teacher.') and k != 'num_skipped_steps']
+        if not k.startswith('teacher.') and k not in OPTIONAL_STATE]

@@ -1,4 +1,5 @@
-"""Build the teacher detector and load its checkpoint, with errors that say what is wrong."""
+"""The frozen teacher: built from its config, loaded strictly from its checkpoint, kept out of
+the distiller's checkpoints; with errors that say what is wrong."""
 import os.path as osp
 from typing import Optional, Tuple, Union
 
@@ -7,11 +8,25 @@ from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from .setup_checks import DistillationSetupError
+
 MAX_LISTED_KEYS = 8
 
 
 class TeacherCheckpointError(RuntimeError):
     """The teacher checkpoint is missing, unreadable or does not fit the teacher config."""
+
+
+def require_teacher_ckpt(teacher_ckpt: Optional[str],
+                         teacher_cfg_path: Optional[str] = None) -> None:
+    """Raise if there is no teacher checkpoint (``model.teacher_ckpt=None``): KTAN training
+    needs a trained teacher."""
+    if teacher_ckpt is None:
+        raise DistillationSetupError(
+            'the teacher has no checkpoint (model.teacher_ckpt=None) and KTAN training needs '
+            'a trained one: train it (python tools/train.py '
+            f'{teacher_cfg_path or "TEACHER_CONFIG"}) or bring one, then pass '
+            '--cfg-options model.teacher_ckpt=PATH')
 
 
 def teacher_model_cfg(teacher: Union[str, dict]) -> Tuple[ConfigDict, Optional[str]]:
@@ -103,3 +118,10 @@ def build_frozen_teacher(model_cfg: ConfigDict, checkpoint: Optional[str]) -> nn
     teacher.requires_grad_(False)
     teacher.eval()
     return teacher
+
+
+def drop_teacher_weights(module: nn.Module, state_dict: dict, prefix: str,
+                         local_metadata: dict) -> None:
+    """State-dict hook of a model with a ``teacher`` child: its checkpoints hold no teacher."""
+    for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
+        del state_dict[key]

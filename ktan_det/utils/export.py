@@ -4,6 +4,7 @@ import os
 import os.path as osp
 from typing import Optional, Tuple
 
+from mmdet.registry import HOOKS
 from mmengine.config import Config
 
 from ..datasets.synthetic_coco import SyntheticCocoDataset
@@ -13,8 +14,13 @@ STUDENT_PREFIX = 'student.'
 # Besides the model: what configs/_base_/ktan_runtime.py adds, and what points at the KTAN run.
 KTAN_ONLY_KEYS = ('model_wrapper_cfg', 'disc_optim_wrapper', 'disc_param_scheduler', 'ktan_hooks',
                   'load_from', 'resume')
-KTAN_HOOKS = ('KTANLossWeightHook', 'TeacherGuardHook', 'DistillationMonitorHook',
-              'StudentExportHook', 'RandomStateHook')
+
+
+def is_ktan_hook(hook_type) -> bool:
+    """Whether a ``custom_hooks`` type is one of ktan-det's hooks (a plain MMDetection config
+    cannot build them)."""
+    cls = HOOKS.get(hook_type) if isinstance(hook_type, str) else hook_type
+    return getattr(cls, '__module__', '').startswith('ktan_det.')
 
 
 def _plain_datasets(node) -> None:
@@ -55,7 +61,7 @@ def student_config(cfg: Config) -> Config:
     else:
         plain.pop('custom_imports', None)
     plain['custom_hooks'] = [h for h in plain.get('custom_hooks', [])
-                             if h.get('type') not in KTAN_HOOKS]
+                             if not is_ktan_hook(h.get('type'))]
     optim = plain.get('optim_wrapper', {})
     if optim.get('constructor') == 'KTANOptimWrapperConstructor':
         shared = {k: v for k, v in optim.items()

@@ -17,6 +17,7 @@ from ..losses import standardize
 from ..utils.checkpoint import load_weights, weights_under
 from ..utils.export import STUDENT_PREFIX
 
+
 def reduce_channels(feat: Tensor) -> np.ndarray:
     """A (C, H, W) map as (H, W): the mean over channels of the absolute activation."""
     return feat.abs().mean(dim=0).float().cpu().numpy()

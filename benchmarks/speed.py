@@ -12,11 +12,20 @@ from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
 from mmengine.optim import build_optim_wrapper
 
-from ..models.teacher import build_frozen_teacher, teacher_model_cfg
-from ..utils.config import repoint_data_root
-from ..utils.runs import read_config
-from .variants import (BENCH_PACKAGES, KTAN_CFG, MMRAZOR_LOSSES, NO_ADV_OPTIONS,
-                       NO_IMITATION_OPTIONS, NO_SOFT_OPTIONS, STUDENT_CFG, mmrazor_config)
+from ktan_det.models.teacher import build_frozen_teacher, teacher_model_cfg
+from ktan_det.utils.config import repoint_data_root
+
+from .runs import read_config
+from .variants import (
+    BENCH_PACKAGES,
+    KTAN_CFG,
+    MMRAZOR_LOSSES,
+    NO_ADV_OPTIONS,
+    NO_IMITATION_OPTIONS,
+    NO_SOFT_OPTIONS,
+    STUDENT_CFG,
+    mmrazor_config,
+)
 
 # Full KTAN and KTAN with one component off, as run options. (The quality benchmark's
 # experiments change weights, schedules or the TGN stage: their steps time the same as ktan's.)
@@ -33,8 +42,9 @@ def mmrazor_available() -> bool:
     if osp.isdir(osp.join(BENCH_PACKAGES, 'mmrazor')) and BENCH_PACKAGES not in sys.path:
         sys.path.insert(0, BENCH_PACKAGES)
     try:
-        from . import mmrazor_compat  # noqa: F401
         import mmrazor.models  # noqa: F401
+
+        from . import mmrazor_compat  # noqa: F401
     except ImportError:
         return False
     return True
@@ -83,7 +93,7 @@ def build_step(variant: str, teacher_ckpt: str, batch: dict) -> Callable[[], Non
         model.train()
         optim = build_optim_wrapper(model, _without_steps(cfg.optim_wrapper))
         # Past the TGN stage and the adversarial start: every configured loss is on.
-        iteration = model.tgn_iters + model.adv_start_iter
+        iteration = model.schedule.start('adv')
 
         def step():
             MessageHub.get_current_instance().update_info('iter', iteration)

@@ -10,17 +10,24 @@ optimizer) from the same teacher; they differ only in what is distilled:
 - ``cwd``, ``pkd``: MMRazor 1.0.0's ``FpnTeacherDistill`` with ``ChannelWiseDivergence`` or
   ``PKDLoss`` on the same FPN levels (a 1x1 conv connector maps the 128-channel student maps to
   the teacher's 256, MMRazor's way for unequal widths).
+
+Besides: ``plain-1.5x``, the plain student trained 1.5 times as long (its whole schedule
+stretched), which shows whether the students' schedule leaves them near their plateau.
 """
+import datetime
 import hashlib
+import json
 import os
 import os.path as osp
 import threading
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
-from ..utils.checkpoint import save_weights
-from ..utils.runs import REPO_ROOT, read_config, train
+from ktan_det.utils.checkpoint import save_weights
+
+from .code_version import code_version
+from .runs import REPO_ROOT, evaluate_on_test, read_config, train
 
 SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
 TEACHER_CFG = osp.join(SYNTHETIC, 'faster-rcnn_r50_fpn_teacher_synthetic.py')
@@ -69,6 +76,8 @@ EXPERIMENT_CONFIGS = {
                                      'ktan_faster-rcnn_r50-to-r18_disc-student-lr_synthetic.py'),
 }
 KTAN_FAMILY = {**KTAN_VARIANTS, **KTAN_EXPERIMENTS}
+# The plain student on a longer schedule (the regime check, docs/benchmarks.md).
+LONGER_SCHEDULES = {'plain-1.5x': 1.5}
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
 TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
@@ -83,12 +92,54 @@ def ktan_config(variant: str) -> str:
 
 
 def config_hash(config: str, options: List[str]) -> str:
-    """A short hash of a config's full text after ``options``: names a cached run.
+    """A short hash of a config's full text after ``options``.
 
     The checkout's own path is left out (configs name their teacher config by absolute path),
     so another or a moved checkout finds the same cached runs."""
     text = read_config(config, options).pretty_text + '\n'.join(options)
     return hashlib.sha256(text.replace(REPO_ROOT, '<repo>').encode()).hexdigest()[:10]
+
+
+def run_identity(config: str, options: List[str], threads: Optional[int]) -> dict:
+    """What a run's result depends on, and its short key (which names its cached directory):
+    the config after ``options``, the version of the project code it executes
+    (:func:`~benchmarks.code_version.code_version`) and its CPU thread count (runs reproduce
+    only at the same count)."""
+    cfg = read_config(config, options)
+    imports = (cfg.get('custom_imports') or {}).get('imports', [])
+    identity = dict(config=config_hash(config, options),
+                    code=code_version(cfg.pretty_text, imports),
+                    threads=threads or os.cpu_count())
+    identity['key'] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[
+        :10]
+    return identity
+
+
+def _record(run_dir: str, identity: dict, config: str, options: List[str], **about) -> None:
+    """``run.json``: how the cached run in ``run_dir`` was made (``about``: variant, seed)."""
+    os.makedirs(run_dir, exist_ok=True)
+    path = osp.join(run_dir, 'run.json')
+    if not osp.isfile(path):
+        inside = osp.abspath(config).startswith(REPO_ROOT + os.sep)
+        with open(path, 'w') as f:
+            json.dump(dict(identity, **about, options=options,
+                           config_file=osp.relpath(config, REPO_ROOT) if inside else config,
+                           started=datetime.datetime.now().isoformat(timespec='seconds')),
+                      f, indent=2)
+
+
+def longer_schedule_options(config: str, factor: float) -> List[str]:
+    """Run options that stretch ``config``'s schedule (iterations, LR steps, validation and
+    checkpoints) by ``factor``."""
+    cfg = read_config(config)
+    max_iters = int(cfg.train_cfg.max_iters * factor)
+    options = [f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+               f'default_hooks.checkpoint.interval={max_iters}']
+    for i, scheduler in enumerate(cfg.param_scheduler):
+        for key in ('begin', 'end'):
+            if key in scheduler:
+                options.append(f'param_scheduler.{i}.{key}={int(scheduler[key] * factor)}')
+    return options
 
 
 def mmrazor_config(loss: dict, teacher_ckpt: str, num_levels: int = 5) -> Config:
@@ -99,7 +150,7 @@ def mmrazor_config(loss: dict, teacher_ckpt: str, num_levels: int = 5) -> Config
     levels = range(num_levels)
     cfg = student.to_dict()
     cfg['custom_imports'] = dict(
-        imports=['ktan_det', 'ktan_det.benchmarks.mmrazor_compat', 'mmrazor.models'],
+        imports=['ktan_det', 'benchmarks.mmrazor_compat', 'mmrazor.models'],
         allow_failed_imports=False)
     cfg['model'] = dict(
         _scope_='mmrazor',
@@ -134,6 +185,8 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
         out_dir: Where a generated config (MMRazor variants) is written.
         weight_scale: Multiplier of every distillation loss weight of the variant (tuning).
     """
+    if variant in LONGER_SCHEDULES:
+        return STUDENT_CFG, longer_schedule_options(STUDENT_CFG, LONGER_SCHEDULES[variant])
     if variant in KTAN_FAMILY:
         options = KTAN_FAMILY[variant]
         if options is None:
@@ -158,21 +211,30 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
     return path, []
 
 
-def ensure_teacher(work_root: str) -> str:
-    """Train the synthetic teacher once per teacher config (cached by its hash) and return a
-    lean copy of its final weights (``teacher.pth`` in its run directory)."""
-    run_dir = osp.join(work_root, f'teacher_{config_hash(TEACHER_CFG, [])}')
+def ensure_teacher(work_root: str, threads: Optional[int] = None) -> str:
+    """Train the synthetic teacher once (cached by its identity, :func:`run_identity`) and
+    return a lean copy of its final weights (``teacher.pth`` in its run directory)."""
+    identity = run_identity(TEACHER_CFG, [], threads)
+    run_dir = osp.join(work_root, f'teacher_{identity["key"]}')
     lean = osp.join(run_dir, 'teacher.pth')
     if not osp.isfile(lean):
-        save_weights(train(TEACHER_CFG, run_dir, 'teacher', checkpoint_interval=RESUME_INTERVAL),
-                     lean)
+        _record(run_dir, identity, TEACHER_CFG, [], variant='teacher')
+        save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(threads),
+                           checkpoint_interval=RESUME_INTERVAL), lean)
     return lean
+
+
+def _thread_env(threads: Optional[int], env: Optional[dict] = None) -> dict:
+    env = dict(os.environ if env is None else env)
+    if threads:
+        env['OMP_NUM_THREADS'] = str(threads)
+    return env
 
 
 def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
                 weight_scale: Optional[float] = None, threads: Optional[int] = None) -> str:
     """Train one (variant, seed) run, cached in its own directory under ``work_root`` (named
-    by the variant, the seed and the hash of the run's full config); return the directory.
+    by the variant, the seed and the run's key, :func:`run_identity`); return the directory.
     ``weight_scale`` defaults to the method's tuned one (:data:`TUNED_WEIGHT_SCALES`);
     ``threads`` caps the run's CPU threads (for running several at once)."""
     if weight_scale is None:  # the ablations and experiments use full KTAN's weights
@@ -182,22 +244,33 @@ def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
                                      weight_scale)
     options = [*options, f'randomness.seed={seed}']
     scale = '' if weight_scale == 1.0 else f'_x{weight_scale:g}'
-    run_dir = osp.join(work_root,
-                       f'{variant}{scale}_seed{seed}_{config_hash(config, options)}')
-    env = mmrazor_env() if variant in MMRAZOR_LOSSES else dict(os.environ)
-    if threads:
-        env['OMP_NUM_THREADS'] = str(threads)
+    identity = run_identity(config, options, threads)
+    run_dir = osp.join(work_root, f'{variant}{scale}_seed{seed}_{identity["key"]}')
+    _record(run_dir, identity, config, options, variant=variant, seed=seed,
+            weight_scale=weight_scale)
+    env = _thread_env(threads, mmrazor_env() if variant in MMRAZOR_LOSSES else None)
     train(config, run_dir, f'{variant}{scale} seed {seed}', options, env=env,
           checkpoint_interval=RESUME_INTERVAL)
     return run_dir
 
 
+def test_metrics(run_dir: str) -> Dict[str, float]:
+    """The test-split metrics of a cached run's final checkpoint (evaluated once, then read
+    from the run directory), with the config, options and environment it was trained with."""
+    with open(osp.join(run_dir, 'run.json')) as f:
+        record = json.load(f)
+    config = osp.join(REPO_ROOT, record['config_file'])
+    env = mmrazor_env() if record['variant'] in MMRAZOR_LOSSES else None
+    return evaluate_on_test(run_dir, config, record['options'], env=env)
+
+
 def mmrazor_env() -> dict:
-    """Environment for processes that import MMRazor: its packages on PYTHONPATH."""
+    """Environment for processes that import MMRazor: its packages on PYTHONPATH, and the
+    repository root, for the configs' ``benchmarks.mmrazor_compat`` (not installed)."""
     if not osp.isdir(osp.join(BENCH_PACKAGES, 'mmrazor')):
         raise FileNotFoundError(
             f'MMRazor is not installed in {BENCH_PACKAGES}: run `make bench-env` first')
     env = dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [BENCH_PACKAGES,
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [REPO_ROOT, BENCH_PACKAGES,
                                                       env.get('PYTHONPATH')]))
     return env

@@ -10,12 +10,16 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from ktan_det.utils.scalars import scalar_logs
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN_TOOL = osp.join(REPO_ROOT, 'tools', 'train.py')
+TEST_TOOL = osp.join(REPO_ROOT, 'tools', 'test.py')
+TEST_METRICS = 'test_metrics.json'
 _TRAIN_LINE = re.compile(r'Iter\(train\) \[\s*(\d+)/(\d+)\].*?eta: (\S+).*?\bloss: ([\d.]+)')
 _VAL_LINE = re.compile(r'Iter\(val\).*coco/bbox_mAP: ([\d.-]+)')
 # MMEngine's config parser (its `mmdet::` base lookup through pkg_resources) is not thread-safe,
@@ -109,14 +113,33 @@ def _report(line: str, name: str, every: int, start: float) -> None:
         print(f'  {name}: val bbox mAP {float(match.group(1)):.3f}', flush=True)
 
 
-def scalar_logs(work_dir: str) -> List[Dict]:
-    """Every row MMEngine logged to ``vis_data/scalars.json`` in ``work_dir``, all runs
-    (a resumed run writes a second timestamped directory) in time order."""
-    rows = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            rows.extend(json.loads(line) for line in f if line.strip())
-    return rows
+def evaluate_on_test(work_dir: str, config: str, cfg_options: Sequence[str] = (),
+                     env: Optional[dict] = None) -> Dict[str, float]:
+    """The ``coco/...`` metrics of the final checkpoint in ``work_dir`` on the config's test
+    split, by tools/test.py; computed once, then read from ``work_dir/test_metrics.json``."""
+    cached = osp.join(work_dir, TEST_METRICS)
+    if osp.isfile(cached):
+        with open(cached) as f:
+            return json.load(f)
+    checkpoint = final_checkpoint(work_dir, config_max_iters(config, cfg_options))
+    test_dir = osp.join(work_dir, 'test')
+    command = [sys.executable, TEST_TOOL, config, checkpoint, '--work-dir', test_dir]
+    if cfg_options:
+        command += ['--cfg-options', *cfg_options]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+    with open(osp.join(work_dir, 'test.log'), 'w') as log:
+        log.write(result.stdout + result.stderr)
+    if result.returncode != 0:
+        raise RuntimeError(f'testing {checkpoint} failed (exit {result.returncode}); log: '
+                           f'{osp.join(work_dir, "test.log")}')
+    # MMEngine's LoggerHook writes the test metrics to <log_dir>/<timestamp>.json.
+    logs = sorted(glob.glob(osp.join(test_dir, '*', '*.json')))
+    with open(logs[-1]) as f:
+        metrics = {k: v for k, v in json.load(f).items() if k.startswith('coco/')}
+    with open(cached + '.partial', 'w') as f:
+        json.dump(metrics, f, indent=2)
+    os.replace(cached + '.partial', cached)
+    return metrics
 
 
 def final_metrics(work_dir: str) -> Optional[Dict[str, float]]:
