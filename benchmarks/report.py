@@ -1,4 +1,5 @@
 """Tables and summaries of benchmark results."""
+from statistics import fmean, stdev
 from typing import Dict, Optional, Tuple
 
 METRICS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_s', 'bbox_mAP_m', 'bbox_mAP_l')
@@ -14,15 +15,9 @@ def mAP_table(rows: Dict[str, Optional[Dict[str, float]]]) -> str:
     return '\n'.join(lines)
 
 
-def _mean(values):
-    return sum(values) / len(values)
-
-
 def _std(values):
-    if len(values) < 2:
-        return 0.0
-    mean = _mean(values)
-    return (sum((v - mean)**2 for v in values) / (len(values) - 1))**0.5
+    """Sample standard deviation; 0 for a single value (``statistics.stdev`` refuses it)."""
+    return stdev(values) if len(values) > 1 else 0.0
 
 
 def summarize(results: Dict[str, list], teacher: Dict[str, float],
@@ -38,15 +33,15 @@ def summarize(results: Dict[str, list], teacher: Dict[str, float],
     summary = {}
     base = [r['coco/bbox_mAP'] for r in results[baseline]]
     base_range = max(base) - min(base)
-    gap = teacher['coco/bbox_mAP'] - _mean(base)
+    gap = teacher['coco/bbox_mAP'] - fmean(base)
     for variant, runs in results.items():
         row = {}
         for metric in METRICS:
             values = [r[f'coco/{metric}'] for r in runs]
-            row[metric] = dict(mean=_mean(values), std=_std(values),
+            row[metric] = dict(mean=fmean(values), std=_std(values),
                                range=max(values) - min(values), n=len(values))
         mAP = row['bbox_mAP']
-        diff = mAP['mean'] - _mean(base)
+        diff = mAP['mean'] - fmean(base)
         spread = max(base_range, mAP['range'])
         row['gap_closed'] = diff / gap if gap > 0 else float('nan')
         row['diff'] = diff

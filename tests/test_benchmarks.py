@@ -11,7 +11,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from benchmarks import runs, variants
+from benchmarks import code_version, runs, variants
 from benchmarks.report import quality_table, summarize, tuning_table
 from benchmarks.runs import read_config
 from benchmarks.speed import build_step, fixed_batch
@@ -24,6 +24,8 @@ from benchmarks.variants import (
     VARIANTS,
     config_hash,
     ktan_config,
+    longer_schedule_options,
+    run_identity,
     run_variant,
     variant_config,
 )
@@ -135,7 +137,8 @@ def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path, m
 
     monkeypatch.setattr(runs.subprocess, 'Popen', FinishedProcess)
     run_dir = run_variant('plain', 0, 'teacher.pth', str(tmp_path))
-    assert osp.basename(run_dir) == f'plain_seed0_{config_hash(STUDENT_CFG, ["randomness.seed=0"])}'
+    key = run_identity(STUDENT_CFG, ['randomness.seed=0'], None)['key']
+    assert osp.basename(run_dir) == f'plain_seed0_{key}'
     options = commands[0][commands[0].index('--cfg-options') + 1:]
     assert read_config(STUDENT_CFG, options).default_hooks.checkpoint.interval == RESUME_INTERVAL
 
@@ -163,3 +166,76 @@ def test_speed_steps_run_for_ktan_variants(tmp_path, tiny_data):
     with pytest.raises(KeyError, match='unknown speed variant'):
         build_step('fitnets', path, batch)
     assert osp.isfile(KTAN_CFG)
+
+
+def _copy_project(tmp_path):
+    for part in ('ktan_det', 'tools'):
+        shutil.copytree(osp.join(variants.REPO_ROOT, part), tmp_path / part,
+                        ignore=shutil.ignore_patterns('__pycache__'))
+    return tmp_path
+
+
+def test_code_version_follows_code_but_not_docstrings_or_unrelated_modules(tmp_path,
+                                                                         monkeypatch):
+    repo = _copy_project(tmp_path)
+    monkeypatch.setattr(code_version, 'REPO_ROOT', str(repo))
+    teacher, ktan = (read_config(c).pretty_text for c in (TEACHER_CFG, KTAN_CFG))
+    assert 'ktan_det/datasets/synthetic.py' in code_version.project_files(teacher)
+    assert 'ktan_det/models/distiller.py' not in code_version.project_files(teacher)
+    assert {'ktan_det/models/distiller.py', 'ktan_det/models/t2s.py',  # t2s: built by name
+            'ktan_det/engine/optim_constructor.py'} <= set(code_version.project_files(ktan))
+    before = code_version.code_version(teacher), code_version.code_version(ktan)
+
+    def edit(path, old, new):
+        text = (repo / path).read_text()
+        assert old in text
+        (repo / path).write_text(text.replace(old, new, 1))
+
+    edit('ktan_det/datasets/synthetic.py', 'Each image is drawn', 'Each picture is drawn')
+    edit('ktan_det/models/distiller.py', '# Each part', '# Every part')  # a comment
+    assert (code_version.code_version(teacher), code_version.code_version(ktan)) == before
+    edit('ktan_det/models/distiller.py', 'self.disc_steps = int(', 'self.disc_steps = round(')
+    assert code_version.code_version(teacher) == before[0]
+    assert code_version.code_version(ktan) != before[1]
+    edit('ktan_det/datasets/synthetic.py', 'MIN_BOX_SIDE = 4', 'MIN_BOX_SIDE = 5')
+    assert code_version.code_version(teacher) != before[0]
+
+
+def test_run_key_covers_config_code_and_threads():
+    one = run_identity(STUDENT_CFG, ['randomness.seed=0'], 1)
+    assert set(one) == {'config', 'code', 'threads', 'key'}
+    assert run_identity(STUDENT_CFG, ['randomness.seed=0'], 1) == one
+    assert run_identity(STUDENT_CFG, ['randomness.seed=0'], 2)['key'] != one['key']
+    assert run_identity(STUDENT_CFG, ['randomness.seed=1'], 1)['key'] != one['key']
+
+
+def test_longer_schedule_stretches_iterations_lr_steps_and_saving():
+    cfg = read_config(STUDENT_CFG, longer_schedule_options(STUDENT_CFG, 1.5))
+    base = read_config(STUDENT_CFG)
+    n = int(base.train_cfg.max_iters * 1.5)
+    assert cfg.train_cfg.max_iters == cfg.train_cfg.val_interval == n
+    assert cfg.default_hooks.checkpoint.interval == n
+    assert [s.end for s in cfg.param_scheduler] == [int(s.end * 1.5)
+                                                    for s in base.param_scheduler]
+    assert cfg.param_scheduler[-1].end == n and cfg.model == base.model
+
+
+def test_test_split_metrics_are_evaluated_once_and_kept(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_test(command, **kwargs):
+        calls.append(command)
+        log_dir = tmp_path / 'test' / '20261201_000000'
+        log_dir.mkdir(parents=True)
+        (log_dir / '20261201_000000.json').write_text(
+            '{"coco/bbox_mAP": 0.25, "coco/bbox_mAP_50": 0.5, "time": 1.0}')
+        return subprocess.CompletedProcess(command, 0, 'ok', '')
+
+    monkeypatch.setattr(runs.subprocess, 'run', fake_test)
+    metrics = runs.evaluate_on_test(str(tmp_path), STUDENT_CFG, ['randomness.seed=0'])
+    assert metrics == {'coco/bbox_mAP': 0.25, 'coco/bbox_mAP_50': 0.5}
+    test_cfg = read_config(STUDENT_CFG)
+    assert calls[0][1] == runs.TEST_TOOL and calls[0][3].endswith(
+        f'iter_{test_cfg.train_cfg.max_iters}.pth')
+    assert test_cfg.test_evaluator.ann_file.endswith('annotations/test.json')
+    assert runs.evaluate_on_test(str(tmp_path), STUDENT_CFG) == metrics and len(calls) == 1

@@ -21,7 +21,7 @@ TINY_SCHEDULE = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
                  'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
                  'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
 # The schedule of the synthetic teacher and KTAN configs (their documented checkpoints).
-DOC_CHECKPOINTS = {'iter_3000.pth': 'iter_2.pth', 'iter_400.pth': 'iter_2.pth'}
+DOC_CHECKPOINTS = {'iter_4000.pth': 'iter_2.pth', 'iter_2000.pth': 'iter_2.pth'}
 
 
 def documented_commands():
@@ -129,7 +129,7 @@ def _run_tool(words, places, tiny_data):
             argv += ['--work-dir', osp.join('work_dirs', 'docs_tiny_run')]
     if name == 'make_synthetic_dataset':  # the documented set takes 40 s to draw: a few images
         argv[argv.index('--out') + 1] = osp.join('generated', str(len(os.listdir('.'))))
-        for flag, count in (('--train', '4'), ('--val', '2')):
+        for flag, count in (('--train', '4'), ('--val', '2'), ('--test', '2')):
             if flag in argv:
                 argv[argv.index(flag) + 1] = count
     load_tool(name).main(argv)

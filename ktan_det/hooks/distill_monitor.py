@@ -69,9 +69,7 @@ class DistillationMonitorHook(HookGroup):
     weights).
 
     Args:
-        patience: Iterations in a row before warning.
-        win_acc: Accuracy counted as a complete win.
-        lose_acc: Accuracy counted as a complete loss.
+        patience, win_acc, lose_acc: :class:`DiscriminatorMonitorHook`'s.
     """
 
     priority = 'NORMAL'

@@ -19,7 +19,8 @@ def standardize(feat: Tensor, mode: Optional[str]) -> Tensor:
     if mode not in NORMALIZE_MODES:
         raise ValueError(f'normalize={mode!r}, expected one of {NORMALIZE_MODES}')
     dims = (2, 3) if mode == 'channel' else (1, 2, 3)
-    # One fused pass (a third faster than mean and std apart); a 1x1 map gives std 0, not NaN.
+    # One fused pass (a third faster than mean and std apart); a 1x1 map gives std 0, not NaN
+    # (F.instance_norm, the library's form of 'channel', refuses 1x1 maps).
     std, mean = torch.std_mean(feat, dim=dims, keepdim=True, correction=0)
     return (feat - mean) / (std + 1e-6)
 
