@@ -239,3 +239,16 @@ def test_test_split_metrics_are_evaluated_once_and_kept(tmp_path, monkeypatch):
         f'iter_{test_cfg.train_cfg.max_iters}.pth')
     assert test_cfg.test_evaluator.ann_file.endswith('annotations/test.json')
     assert runs.evaluate_on_test(str(tmp_path), STUDENT_CFG) == metrics and len(calls) == 1
+
+
+def test_test_split_evaluation_of_a_real_run(tiny_ktan_run, tiny_data, tmp_path):
+    config, work_dir, checkpoint = tiny_ktan_run
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    shutil.copy(checkpoint, run_dir / 'iter_3.pth')
+    metrics = runs.evaluate_on_test(str(run_dir), config, [
+        'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False'])
+    assert set(metrics) >= {'coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/bbox_mAP_s'}
+    # The split tested is the test split: 4 images in the tiny set, 2 batches (val: 3).
+    log = (run_dir / 'test.log').read_text()
+    assert 'Iter(test) [2/2]' in log and 'Iter(test) [3/3]' not in log

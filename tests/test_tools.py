@@ -77,3 +77,34 @@ def test_ktan_run_logs_every_loss_and_evaluates_without_the_teacher(
     metrics = test_tool.main([config, osp.join(work_dir, 'iter_5.pth'),
                               '--cfg-options', 'experiment_name=ktan_b'])
     assert 0.0 <= metrics['coco/bbox_mAP'] <= 1.0
+
+
+def test_demo_trains_the_students_side_by_side_and_reports_the_test_split(tmp_path,
+                                                                          monkeypatch):
+    demo = load_tool('run_demo')
+    calls = []
+    teacher = tmp_path / 'runs' / 'teacher_k' / 'teacher.pth'
+    teacher.parent.mkdir(parents=True)
+    teacher.write_bytes(b'weights')
+
+    def run_variant(variant, seed, teacher_ckpt, root, threads=None):
+        calls.append((variant, seed, teacher_ckpt, threads))
+        return f'{root}/{variant}'
+
+    def metrics(mAP):
+        return {f'coco/bbox_mAP{m}': mAP for m in ('', '_50', '_s', '_m', '_l')}
+
+    monkeypatch.setattr(demo, 'REPO_ROOT', str(tmp_path))
+    monkeypatch.setattr(demo, 'ensure_synthetic_dataset', lambda root, **params: None)
+    monkeypatch.setattr(demo, 'ensure_teacher', lambda root: str(teacher))
+    monkeypatch.setattr(demo, 'run_variant', run_variant)
+    monkeypatch.setattr(demo, 'evaluate_on_test', lambda run_dir, config: metrics(0.4))
+    monkeypatch.setattr(demo, 'test_metrics',
+                        lambda run_dir: metrics(0.3 if run_dir.endswith('ktan') else 0.2))
+    monkeypatch.setattr(demo, '_pictures', lambda *args: ['curves.png', 'maps.png'])
+    table = demo.main(['--work-dir', str(tmp_path / 'work')])
+    assert sorted(calls) == [('ktan', 0, str(teacher), 1), ('plain', 0, str(teacher), 1)]
+    assert '| teacher R-50 | 0.400' in table and '| KTAN student R-18 | 0.300' in table
+    assert (tmp_path / 'work' / 'demo_results.md').read_text().strip() == table
+    assert (tmp_path / 'work_dirs' / 'synthetic_teacher' / 'teacher.pth').read_bytes() == \
+        b'weights'

@@ -96,6 +96,7 @@ def main(argv: Optional[List[str]] = None) -> str:
     table = mAP_table(metrics)
     print(table)
     out = osp.join(args.work_dir, 'demo_results.md')
+    os.makedirs(args.work_dir, exist_ok=True)
     with open(out, 'w') as f:
         f.write(table + '\n')
     print(f'table: {out}\npictures: {", ".join(pictures)}\nruns: {runs_root}')
