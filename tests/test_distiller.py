@@ -281,3 +281,28 @@ def test_partial_part_configs_override_the_defaults(ktan_cfg):
     model = MODELS.build(ktan_cfg.model)
     assert (model.loss_adv.gan_type, model.loss_adv.loss_weight) == ('hinge', 0.3)
     assert model.loss_soft.temperature == 4.0 and model.loss_soft.score_type == 'softmax'
+
+
+def test_after_the_stop_the_teacher_does_not_run_and_stale_logs_are_dropped(ktan_cfg):
+    model, optim = _build(ktan_cfg)
+    model.train()
+    model.schedule.configure(stop=5)
+    hub = MessageHub.get_current_instance()
+    # As after a resume: the restored hub holds values this stage no longer computes.
+    for key in ('loss_adv', 'disc_acc', 'feat_dist_l0', 'tgn_loss_cls'):
+        hub.update_scalar(f'train/{key}', 1.0)
+    hub.update_scalar('train/scale_adv', 1.0)  # logged by the hook, not the distiller
+    calls = []
+    model.teacher.backbone.register_forward_pre_hook(lambda *args: calls.append('teacher'))
+    _at_iter(4)  # still distilling: the teacher runs
+    model.train_step(tiny_batch(ktan_cfg), optim)
+    assert calls
+    for key in ('loss_adv', 'disc_acc', 'feat_dist_l0', 'tgn_loss_cls'):
+        hub.update_scalar(f'train/{key}', 1.0)
+    calls.clear()
+    _at_iter(5)
+    logs = model.train_step(tiny_batch(ktan_cfg), optim)
+    assert not calls and 'loss_cls' in logs and 'loss_imitation' not in logs
+    assert not any(f'train/{k}' in hub.log_scalars
+                   for k in ('loss_adv', 'disc_acc', 'feat_dist_l0', 'tgn_loss_cls'))
+    assert 'train/scale_adv' in hub.log_scalars
