@@ -248,8 +248,9 @@ def test_no_teacher_checkpoint_builds_but_refuses_to_train(ktan_cfg):
         model.train_step(tiny_batch(ktan_cfg), optim)
 
 
-def test_different_widths_need_a_tgn_stage_for_a_random_t2s(ktan_cfg):
-    ktan_cfg.model.train_cfg = dict(tgn_iters=0)
+@pytest.mark.parametrize('tgn', [0, dict(fraction=0.0), dict(epoch=0)])
+def test_different_widths_need_a_tgn_stage_for_a_random_t2s(ktan_cfg, tgn):
+    ktan_cfg.model.train_cfg = dict(tgn_iters=tgn)
     ktan_cfg.model.t2s = dict(kernel_size=1, init='random')
     with pytest.raises(DistillationSetupError, match='tgn_iters'):
         MODELS.build(ktan_cfg.model)

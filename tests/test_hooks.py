@@ -92,8 +92,16 @@ def test_schedule_points_in_epochs_and_fractions_need_the_run_length():
     for bad in (dict(epochs=1), dict(fraction=1.5), -1, 2.5):
         with pytest.raises((TypeError, ValueError)):
             resolve_point(bad, RunLength(40, 8), 'x')
-    with pytest.raises(ValueError, match='iters_per_epoch'):
+    with pytest.raises(ValueError, match='epoch-based train loop'):
         resolve_point(dict(epoch=1), RunLength(40), 'stop')
+    assert resolve_point(dict(fraction=0.29), RunLength(100), 'x') == 29  # not 28.999...
+    assert resolve_point(9000.0, None, 'x') == 9000
+    with pytest.raises(TypeError, match='stop'):  # at configuration, not at the first step
+        KTANSchedule(['imitation'], stop='end')
+    # A stop inside the TGN stage ends it too: after the stop the teacher does not run.
+    stopped = KTANSchedule(['imitation'], tgn=10, stop=4)
+    assert stopped.stage(3).tgn and not stopped.stage(4).tgn
+    assert stopped.stage(4).distilling == ()
 
 
 def test_loss_weight_hook_hands_the_schedule_its_settings_and_logs_the_scales(model):

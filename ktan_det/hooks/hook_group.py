@@ -16,6 +16,9 @@ class HookGroup(Hook):
     def __init__(self, hooks: Sequence[Hook]) -> None:
         self.hooks = list(hooks)
 
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}({", ".join(type(h).__name__ for h in self.hooks)})'
+
 
 def _forward_to_parts(stage: str):
     def forward(self, runner, *args, **kwargs) -> None:

@@ -19,7 +19,7 @@ from ..engine.updates import update_if_finite
 from ..losses import foreground_masks
 from ..utils.wrappers import drop_wrapper_prefixes, unwrap
 from .recording import StudentRecord, record_student, scoped_forward_hooks
-from .schedule import KTANSchedule, Stage
+from .schedule import KTANSchedule, Stage, is_zero
 from .setup_checks import (
     DistillationSetupError,
     check_classes,
@@ -199,7 +199,7 @@ class KTANDistiller(BaseModel):
         # T2S feeds the imitation and adversarial losses; soft labels use the teacher's own maps.
         if self.t2s.is_identity or (loss_imitation is None and loss_adv is None):
             tgn = 0
-        elif tgn in (0, None) and not self.t2s.needs_pca_init:
+        elif is_zero(tgn) and not self.t2s.needs_pca_init:
             raise DistillationSetupError(
                 f'teacher neck has {teacher_channels} channels and student neck '
                 f"{student_channels} and T2S starts random (t2s.init='random'): it must be "
@@ -392,13 +392,13 @@ class KTANDistiller(BaseModel):
             with wrapper.optim_context(self.student):
                 losses.update(self.ktan_losses(stage, inputs, data_samples, targets, record))
         total, logs = self.parse_losses(losses)
+        bad = [k for k, v in logs.items() if not torch.isfinite(torch.as_tensor(v))]
         if stage.distilling:  # how far the student's maps are from the targets, per level
             logs.update({f'feat_dist_l{lvl}': F.mse_loss(s.detach().float(), t.float())
                          for lvl, s, t in zip(self.tap_levels, self.tapped(record),
                                               targets.maps)})
         if not update_if_finite(wrapper, total):
-            self._count_skip([k for k, v in logs.items()
-                              if not torch.isfinite(torch.as_tensor(v))])
+            self._count_skip(bad)
         if self.num_skipped_steps > 0:  # logged every step from the first skip on
             logs['skipped_steps'] = self.num_skipped_steps.float()
         return logs

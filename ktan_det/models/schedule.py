@@ -5,8 +5,9 @@ iteration of epoch ``E``, 0-based, for epoch-based loops) or as a share of the r
 (``dict(fraction=F)``: the iteration ``F * max_iters``, rounded down). Epochs and fractions are
 resolved to iterations once the run's length is known (:meth:`KTANSchedule.set_run`, called by
 ``KTANLossWeightHook`` before training), so every question the schedule answers is a function
-of the iteration alone and a resumed run continues it exactly.
+of the iteration alone and a resumed run of the same length continues it exactly.
 """
+import math
 from dataclasses import dataclass
 from typing import Dict, Mapping, Optional, Sequence, Tuple, Union
 
@@ -24,27 +25,48 @@ class RunLength:
     iters_per_epoch: Optional[int] = None
 
 
-def resolve_point(point: Point, run: Optional[RunLength], what: str) -> int:
-    """The iteration a point of training names (see the module docstring)."""
+def check_point(point: Point, what: str) -> Point:
+    """``point`` if it is a point of training (an integral float counts as an int), else a
+    clear error."""
+    if isinstance(point, float) and point.is_integer():
+        point = int(point)
     if isinstance(point, bool) or not isinstance(point, (int, Mapping)):
         raise TypeError(f'KTAN schedule: {what}={point!r} must be an iteration (int), '
                         'dict(epoch=E) or dict(fraction=F)')
+    if isinstance(point, Mapping) and (len(point) != 1
+                                       or next(iter(point)) not in ('epoch', 'fraction')):
+        raise ValueError(f'KTAN schedule: {what}={dict(point)} must be dict(epoch=E) or '
+                         'dict(fraction=F)')
+    return point
+
+
+def is_zero(point: Optional[Point]) -> bool:
+    """Whether ``point`` is the start of training however it is given."""
+    return point is None or point == 0 or (isinstance(point, Mapping)
+                                           and next(iter(point.values())) == 0)
+
+
+def resolve_point(point: Point, run: Optional[RunLength], what: str) -> int:
+    """The iteration a point of training names (see the module docstring)."""
+    point = check_point(point, what)
     if isinstance(point, int):
         iteration = point
     else:
-        if len(point) != 1 or next(iter(point)) not in ('epoch', 'fraction'):
-            raise ValueError(f'KTAN schedule: {what}={dict(point)} must be dict(epoch=E) or '
-                             'dict(fraction=F)')
         (unit, value), = point.items()
-        needed = 'iters_per_epoch' if unit == 'epoch' else 'max_iters'
-        if run is None or getattr(run, needed) is None:
+        if run is None:
             raise ValueError(
-                f'KTAN schedule: {what}={dict(point)} needs the run\'s {needed}, which '
+                f'KTAN schedule: {what}={dict(point)} needs the run\'s length, which '
                 'KTANLossWeightHook gives it before training: add '
                 "dict(type='KTANLossWeightHook') to custom_hooks, or give iterations")
+        if unit == 'epoch' and run.iters_per_epoch is None:
+            raise ValueError(f'KTAN schedule: {what}={dict(point)}: epochs need an epoch-based '
+                             'train loop (EpochBasedTrainLoop); give iterations or '
+                             'dict(fraction=F)')
         if unit == 'fraction' and not 0 <= value <= 1:
             raise ValueError(f'KTAN schedule: {what}={dict(point)}: a fraction is in [0, 1]')
-        iteration = int(value * getattr(run, needed))
+        size = run.iters_per_epoch if unit == 'epoch' else run.max_iters
+        # Rounded down, but not below a product that floating point puts a hair under it.
+        iteration = math.floor(value * size + 1e-9)
     if iteration < 0:
         raise ValueError(f'KTAN schedule: {what}={point!r} must be >= 0')
     return iteration
@@ -77,9 +99,10 @@ class KTANSchedule(nn.Module):
 
     Each configured loss starts after the TGN stage (the adversarial one ``adv_start`` later),
     ramps linearly from 0 to its full weight over ``warmup[name]`` iterations, and is off from
-    ``stop`` on, where the teacher stops running. Its scale is that ramp times a per-loss
-    ``balance`` factor (1 unless a balancing rule sets it with :meth:`set_balance`), which is a
-    buffer: checkpoints keep it and ``--resume`` restores it.
+    ``stop`` on, where the teacher stops running (the TGN stage too). Its scale is that ramp
+    times a per-loss balance factor (1 unless a balancing rule sets it with
+    :meth:`set_balance`), kept in the buffer ``balance``: checkpoints keep it and ``--resume``
+    restores it.
 
     Args:
         losses: The configured KTAN losses (some of :data:`KTAN_LOSS_NAMES`).
@@ -99,8 +122,11 @@ class KTANSchedule(nn.Module):
                              f'of {KTAN_LOSS_NAMES}')
         self.losses = tuple(name for name in KTAN_LOSS_NAMES if name in losses)
         self.register_buffer('balance', torch.ones(len(KTAN_LOSS_NAMES), dtype=torch.float64))
+        # The buffer's values as floats: read every step, they must not cost a device sync.
+        self._balance = {name: 1.0 for name in KTAN_LOSS_NAMES}
         self._run: Optional[RunLength] = None
-        self._points = dict(tgn=tgn, adv_start=adv_start)
+        self._points = dict(tgn=check_point(tgn, 'tgn'),
+                            adv_start=check_point(adv_start, 'adv_start'))
         self.configure(warmup, stop)
 
     def configure(self, warmup: Optional[Mapping[str, Point]] = None,
@@ -111,8 +137,10 @@ class KTANSchedule(nn.Module):
         if unknown:
             raise ValueError(f'KTAN schedule: warm-up for unknown losses {sorted(unknown)}; '
                              f'expected some of {KTAN_LOSS_NAMES}')
-        self._points.update(stop=stop, **{f'warmup_{name}': warmup.get(name, 0)
-                                          for name in KTAN_LOSS_NAMES})
+        points = {f'warmup_{name}': warmup.get(name, 0) for name in KTAN_LOSS_NAMES}
+        points['stop'] = stop
+        self._points.update({key: None if point is None else check_point(point, key)
+                             for key, point in points.items()})
         self._resolve()
 
     def set_run(self, run: RunLength) -> None:
@@ -146,10 +174,14 @@ class KTANSchedule(nn.Module):
 
     def set_balance(self, name: str, value: float) -> None:
         """Set loss ``name``'s balance factor (what a balancing rule adjusts)."""
+        if name not in self.losses:
+            raise KeyError(f'KTAN schedule: {name!r} is not a configured loss {self.losses}')
         self.balance[KTAN_LOSS_NAMES.index(name)] = value
+        self._balance[name] = float(value)
 
-    def _balance(self, name: str) -> float:
-        return float(self.balance[KTAN_LOSS_NAMES.index(name)])
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._balance = dict(zip(KTAN_LOSS_NAMES, self.balance.tolist()))
 
     def _ramp(self, name: str, iteration: int) -> float:
         start, length = self.start(name), self._at(f'warmup_{name}')
@@ -161,11 +193,11 @@ class KTANSchedule(nn.Module):
         """The stage at ``iteration`` (0-based)."""
         stop = self._at('stop')
         stopped = stop is not None and iteration >= stop
-        scales = {name: 0.0 if stopped else self._ramp(name, iteration) * self._balance(name)
+        scales = {name: 0.0 if stopped else self._ramp(name, iteration) * self._balance[name]
                   for name in self.losses}
-        return Stage(tgn=iteration < self.tgn_iters, scales=scales)
+        return Stage(tgn=iteration < self.tgn_iters and not stopped, scales=scales)
 
     def steady_stage(self) -> Stage:
         """Every configured loss on at its full (balanced) scale: the stage after every start
         and ramp (for analysing and timing a full KTAN step)."""
-        return Stage(tgn=False, scales={name: self._balance(name) for name in self.losses})
+        return Stage(tgn=False, scales={name: self._balance[name] for name in self.losses})
