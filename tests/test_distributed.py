@@ -11,7 +11,7 @@ from mmdet.registry import DATASETS, MODELS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.logging import MessageHub
-from mmengine.model import MMSeparateDistributedDataParallel
+from mmengine.model import MMDistributedDataParallel, MMSeparateDistributedDataParallel
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 
@@ -137,3 +137,38 @@ def test_a_non_finite_loss_on_one_rank_is_skipped_by_all(tiny_data, tiny_teacher
     assert skips == [1, 1]
     rank0, rank1 = (torch.load(tmp_path / f'rank{r}.pth') for r in (0, 1))
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+
+
+def _default_wrapper_worker(rank, world_size, init_file, cfg_text, batch, out_dir):
+    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank,
+                            world_size=world_size)
+    import ktan_det  # noqa: F401  (a spawned process starts afresh)
+    init_default_scope('mmdet')
+    cfg = Config.fromstring(cfg_text, '.py')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    # What the runner builds without model_wrapper_cfg (device_ids only on a GPU).
+    wrapper = MMDistributedDataParallel(model, broadcast_buffers=False,
+                                        find_unused_parameters=True)
+    optim = build_optim_wrapper(model, cfg.optim_wrapper)
+    try:
+        wrapper.train_step(batch, optim)
+        message = 'no error'
+    except Exception as error:  # the message is what the test checks
+        message = f'{type(error).__name__}: {error}'
+    with open(osp.join(out_dir, f'message{rank}.txt'), 'w') as f:
+        f.write(message)
+    dist.destroy_process_group()
+
+
+def test_the_default_ddp_wrapper_gets_ktans_error_naming_the_fix(tiny_data, tiny_teacher_ckpt,
+                                                                tmp_path):
+    cfg = _ktan_cfg(tiny_data, tiny_teacher_ckpt, str(tmp_path))
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    mp.spawn(_default_wrapper_worker, nprocs=2, join=True,
+             args=(2, str(tmp_path / 'init'), cfg.pretty_text,
+                   pseudo_collate([dataset[0], dataset[1]]), str(tmp_path)))
+    for rank in (0, 1):
+        message = (tmp_path / f'message{rank}.txt').read_text()
+        assert message.startswith('RuntimeError') and \
+            "model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel')" in message

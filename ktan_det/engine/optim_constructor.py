@@ -23,10 +23,20 @@ def _is_amp(wrapper_type) -> bool:
 class KTANOptimWrapperDict(OptimWrapperDict):
     """:class:`OptimWrapperDict` that also restores the student wrapper's gradient-accumulation
     count on resume (MMEngine's does nothing there): the student takes one backward per
-    iteration, so its count is the iteration."""
+    iteration, so its count is the iteration; and that names the fix when a wrapper runs its
+    own training step on the distiller."""
 
     def initialize_count_status(self, model: nn.Module, cur_iter: int, max_iters: int) -> None:
         self['student'].initialize_count_status(unwrap(model).student, cur_iter, max_iters)
+
+    def optim_context(self, model: nn.Module):
+        """Called on the whole dict only by a wrapper that runs its own training step:
+        MMEngine's default MMDistributedDataParallel, which never calls the distiller's."""
+        raise RuntimeError(
+            'KTANDistiller trains through its own train_step, which the default '
+            f'{type(model).__name__} does not call: set '
+            "model_wrapper_cfg=dict(type='MMSeparateDistributedDataParallel') (as "
+            'configs/_base_/ktan_runtime.py does)')
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
