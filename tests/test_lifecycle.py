@@ -1,4 +1,5 @@
 """Resume, export, non-finite steps: the training lifecycle end to end on tiny models."""
+import glob
 import os.path as osp
 import subprocess
 import sys
@@ -82,14 +83,23 @@ STOCK_MMDET = textwrap.dedent('''
 
 def test_exported_student_runs_in_stock_mmdetection(tiny_data, tiny_teacher_ckpt, tmp_path):
     work_dir = str(tmp_path / 'work')
-    config = dump_config(_tiny_ktan(tiny_data, tiny_teacher_ckpt, work_dir, 2, 2),
-                         tmp_path / 'ktan.py')
+    cfg = _tiny_ktan(tiny_data, tiny_teacher_ckpt, work_dir, 2, 2)
+    cfg.train_cfg.val_interval = 1  # a best checkpoint that may be another than the last
+    config = dump_config(cfg, tmp_path / 'ktan.py')
     train_tool.main([config, '--cfg-options', 'experiment_name=export'])
     hook_ckpt = osp.join(work_dir, 'student_export', 'student.pth')
     tool_ckpt, tool_cfg = export_tool.main([osp.join(work_dir, 'iter_2.pth'),
                                             str(tmp_path / 'exported')])
     a, b = torch.load(hook_ckpt)['state_dict'], torch.load(tool_ckpt)['state_dict']
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # The best checkpoint by val mAP is exported too, under a name that says so.
+    best, = glob.glob(osp.join(work_dir, 'best_coco_bbox_mAP_iter_*.pth'))
+    exported_best = torch.load(osp.join(work_dir, 'student_export', 'student_best.pth'))
+    best_student = {k[len('student.'):]: v for k, v in torch.load(best)['state_dict'].items()
+                    if k.startswith('student.')}
+    assert exported_best['state_dict'].keys() == best_student.keys()
+    assert all(torch.equal(exported_best['state_dict'][k], v) for k, v in best_student.items())
+    assert exported_best['meta']['exported_from'] == best
 
     test_py = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'test.py')
     image = osp.join(tiny_data, 'val', '000000.png')

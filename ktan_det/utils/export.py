@@ -73,9 +73,9 @@ def student_config(cfg: Config) -> Config:
     return Config(plain)
 
 
-def export_student(state_dict: dict, cfg: Config, out_dir: str,
-                   meta: Optional[dict] = None) -> Tuple[str, str]:
-    """Write ``student.pth`` and ``student_config.py`` into ``out_dir``.
+def export_student(state_dict: dict, cfg: Config, out_dir: str, meta: Optional[dict] = None,
+                   name: str = 'student.pth') -> Tuple[str, str]:
+    """Write the student checkpoint ``name`` and ``student_config.py`` into ``out_dir``.
 
     The checkpoint holds the student's weights and plain metadata only, so stock MMDetection
     (without ktan_det) loads it under torch's safe loading: ``tools/test.py``,
@@ -86,6 +86,7 @@ def export_student(state_dict: dict, cfg: Config, out_dir: str,
         cfg: The distiller's config.
         out_dir: Output directory.
         meta: Metadata to store (e.g. ``dataset_meta``).
+        name: File name of the checkpoint.
 
     Returns:
         The checkpoint and config paths.
@@ -97,12 +98,12 @@ def export_student(state_dict: dict, cfg: Config, out_dir: str,
     config_path = osp.join(out_dir, 'student_config.py')
     student_config(cfg).dump(config_path)
     checkpoint_path = save_lean_checkpoint(weights, meta or {},
-                                           osp.join(out_dir, 'student.pth'))
+                                           osp.join(out_dir, name))
     return checkpoint_path, config_path
 
 
-def export_student_checkpoint(checkpoint: str, out_dir: str,
-                              cfg: Optional[Config] = None) -> Tuple[str, str]:
+def export_student_checkpoint(checkpoint: str, out_dir: str, cfg: Optional[Config] = None,
+                              name: str = 'student.pth') -> Tuple[str, str]:
     """:func:`export_student` from a saved distiller checkpoint; its config comes from the
     checkpoint's ``meta['cfg']`` unless ``cfg`` is given."""
     state_dict, meta = load_weights(checkpoint)
@@ -113,4 +114,4 @@ def export_student_checkpoint(checkpoint: str, out_dir: str,
         cfg = Config.fromstring(meta['cfg'], file_format='.py')
     export_meta = dict(dataset_meta=meta.get('dataset_meta', {}), exported_from=checkpoint,
                        iter=meta.get('iter'), epoch=meta.get('epoch'))
-    return export_student(state_dict, cfg, out_dir, export_meta)
+    return export_student(state_dict, cfg, out_dir, export_meta, name)
