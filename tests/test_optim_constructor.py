@@ -60,3 +60,25 @@ def test_amp_flag_leaves_a_wrapper_that_names_its_own_type_buildable():
 def test_bad_optim_wrapper_configs(cfg, match):
     with pytest.raises(ValueError, match=match):
         KTANOptimWrapperConstructor(cfg)
+
+
+def test_auto_scale_lr_scales_student_and_discriminator_alike():
+    # `--auto-scale-lr`: MMEngine's Runner.scale_lr multiplies every wrapper of the dict by the
+    # batch ratio, so the two keep the ratio of their learning rates (their relative pace).
+    from types import SimpleNamespace
+
+    from mmengine.runner import Runner
+    class Parts(nn.Module):  # what the constructor reads of a distiller
+        def __init__(self):
+            super().__init__()
+            self.student, self.t2s, self.discriminator = (nn.Linear(2, 2) for _ in range(3))
+
+    optim = _constructor(Config.fromfile(KTAN_CFG).optim_wrapper)(Parts())
+    before = {k: [g['lr'] for g in w.optimizer.param_groups] for k, w in optim.items()}
+    runner = SimpleNamespace(_train_dataloader=dict(batch_size=4), world_size=2,
+                             logger=SimpleNamespace(info=lambda message: None),
+                             param_schedulers=None)
+    Runner.scale_lr(runner, optim, dict(enable=True, base_batch_size=4))
+    after = {k: [g['lr'] for g in w.optimizer.param_groups] for k, w in optim.items()}
+    assert set(after) == {'student', 'discriminator'}
+    assert all(a == pytest.approx(2 * b) for k in after for a, b in zip(after[k], before[k]))
