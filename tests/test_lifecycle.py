@@ -141,3 +141,45 @@ def test_non_finite_loss_skips_the_step_and_training_goes_on(tiny_data, tiny_tea
     resumed = MODELS.build(cfg.model)
     resumed.load_state_dict(model.state_dict())
     assert resumed.num_skipped_steps == 1
+
+
+def _tiny_epoch_ktan(tiny_data, teacher_ckpt, work_dir, max_epochs):
+    """The tiny KTAN run on an epoch loop, as the real-data configs train: 4 images, 2
+    iterations an epoch; adversarial start and warm-up, and the stop, given in epochs."""
+    cfg = _tiny_ktan(tiny_data, teacher_ckpt, work_dir, 2, 1)
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=3)
+    cfg.train_dataloader.sampler = dict(type='DefaultSampler', shuffle=True)
+    cfg.train_dataloader.dataset.indices = 4
+    cfg.model.train_cfg = dict(tgn_iters=0, adv_start_iter=dict(epoch=1), disc_steps=1)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=True, interval=1,
+                                        save_best='coco/bbox_mAP', rule='greater')
+    cfg.log_processor = dict(by_epoch=True)
+    for hook in cfg.custom_hooks:
+        if hook.type == 'KTANLossWeightHook':
+            hook.update(warmup_iters=dict(adv=dict(epoch=1)), stop_epoch=2)
+    return cfg
+
+
+def test_epoch_loop_starts_ramps_and_stops_by_epoch_and_resumes_at_an_epoch(
+        tiny_data, tiny_teacher_ckpt, tmp_path):
+    straight = str(tmp_path / 'straight')
+    cfg = _tiny_epoch_ktan(tiny_data, tiny_teacher_ckpt, straight, 3)
+    train_tool.main([dump_config(cfg, tmp_path / 'straight.py')])
+    rows = {row['step']: row for row in scalar_logs(straight) if 'loss' in row}
+    assert sorted(rows) == [1, 2, 3, 4, 5, 6]  # 3 epochs of 2 iterations
+    assert [rows[i].get('scale_adv') for i in range(1, 7)] == [0.0, 0.0, 0.5, 1.0, 0.0, 0.0]
+    assert 'loss_adv' in rows[3] and 'loss_adv' not in rows[2]
+    assert 'loss_imitation' in rows[4] and not any(  # from epoch 2 on: the student alone
+        key.startswith(('loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss', 'disc_acc',
+                        'feat_dist')) for i in (5, 6) for key in rows[i])
+    assert osp.isfile(osp.join(straight, 'student_export', 'student_best.pth'))
+
+    resumed = str(tmp_path / 'resumed')
+    config = dump_config(_tiny_epoch_ktan(tiny_data, tiny_teacher_ckpt, resumed, 3),
+                         tmp_path / 'resumed.py')
+    train_tool.main([config, '--cfg-options', 'train_cfg.max_epochs=2'])  # "killed" at epoch 2
+    runner = train_tool.main([config, '--resume'])
+    assert (runner.epoch, runner.iter) == (3, 6)
+    got = _losses_by_iter(resumed)
+    for step in (5, 6):
+        assert got[step] == pytest.approx(rows[step]['loss'], rel=1e-5), step
