@@ -307,3 +307,90 @@ def test_after_the_stop_the_teacher_does_not_run_and_stale_logs_are_dropped(ktan
     assert not any(f'train/{k}' in hub.log_scalars
                    for k in ('loss_adv', 'disc_acc', 'feat_dist_l0', 'tgn_loss_cls'))
     assert 'train/scale_adv' in hub.log_scalars
+
+
+def _accumulation_cfg(ktan_cfg, counts, adversarial=False, lr=0.02):
+    """Every anchor and proposal taken (no random samples), no flips, plain SGD: then k
+    micro-batches accumulate to one step on the k-times batch, up to each loss's own
+    normalisation over its samples."""
+    cfg = copy.deepcopy(ktan_cfg)
+    cfg.model.train_cfg = dict(tgn_iters=0, adv_start_iter=0, disc_steps=2)
+    cfg.model.tap_levels = [0, 1, 2, 3]  # P6 is too small for a unique PCA (see DDP test)
+    if not adversarial:
+        cfg.model.loss_adv = cfg.model.discriminator = None
+        cfg.optim_wrapper.pop('discriminator')
+    for detector in (cfg.model.student, cfg.model.teacher):
+        detector.train_cfg.rpn.sampler.num = 100000
+        detector.train_cfg.rcnn.sampler.num = 100000
+    for transform in cfg.train_dataloader.dataset.pipeline:
+        if transform['type'] == 'RandomFlip':
+            transform['prob'] = 0.0
+    cfg.optim_wrapper.student.optimizer = dict(type='SGD', lr=lr, weight_decay=0.0)
+    cfg.optim_wrapper.student.pop('clip_grad', None)  # a step linear in the gradients
+    cfg.optim_wrapper.student.accumulative_counts = counts
+    return cfg
+
+
+def test_accumulated_micro_batches_update_like_one_step_on_their_union(ktan_cfg):
+    batch = tiny_batch(ktan_cfg, size=4)
+    halves = [{k: v[i:i + 2] for k, v in batch.items()} for i in (0, 2)]
+    models = []
+    for counts, batches in ((1, [batch]), (2, halves)):
+        model, optim = _build(_accumulation_cfg(ktan_cfg, counts))
+        model.train()
+        with torch.no_grad():  # the same T2S for both: the PCA map of the whole batch
+            feats = model.teacher.extract_feat(model.data_preprocessor(batch, True)['inputs'])
+        model.t2s.init_from_teacher([feats[i] for i in model.tap_levels])
+        initial = _snapshot(model.student)
+        for batch_part in batches:
+            _at_iter(0)
+            model.train_step(batch_part, optim)
+        models.append(model)
+    one, accumulated = (_snapshot(m.student) for m in models)
+    keys = [k for k in one if one[k].is_floating_point()]
+    update = torch.cat([(one[k] - initial[k]).flatten() for k in keys])
+    gap = torch.cat([(accumulated[k] - one[k]).flatten() for k in keys])
+    assert update.norm() > 0 and gap.norm() < 0.05 * update.norm(), (gap.norm(), update.norm())
+
+
+def test_a_non_finite_micro_batch_drops_only_its_own_contribution(ktan_cfg):
+    batch = tiny_batch(ktan_cfg, size=4)
+    halves = [{k: v[i:i + 2] for k, v in batch.items()} for i in (0, 2)]
+    model, optim = _build(_accumulation_cfg(ktan_cfg, 2))
+    model.train()
+    initial = _snapshot(model.student)
+    healthy, calls = model.loss_imitation.forward, []
+
+    def nan_on_the_second_call(*args):
+        calls.append(None)
+        return healthy(*args) * (float('nan') if len(calls) == 2 else 1.0)
+
+    model.loss_imitation.forward = nan_on_the_second_call
+    _at_iter(0)
+    model.train_step(halves[0], optim)
+    assert _same(initial, _snapshot(model.student))  # mid-window: no step yet
+    _at_iter(1)
+    model.train_step(halves[1], optim)
+    assert int(model.num_skipped_steps) == 1
+    # The window's step came, from the first micro-batch alone, scaled by 1/2 as MMEngine
+    # scales each micro-batch: the same as one step on it at half the learning rate.
+    reference, reference_optim = _build(_accumulation_cfg(ktan_cfg, 1, lr=0.01))
+    reference.train()
+    _at_iter(0)
+    reference.train_step(halves[0], reference_optim)
+    got, expected = _snapshot(model.student), _snapshot(reference.student)
+    assert not _same(initial, got)
+    for key in got:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-4, atol=1e-6)
+
+
+def test_the_discriminator_takes_disc_steps_updates_per_student_update(ktan_cfg):
+    model, optim = _build(_accumulation_cfg(ktan_cfg, 2, adversarial=True))
+    model.train()
+    batch = tiny_batch(ktan_cfg)
+    for iteration in range(4):  # 2 windows of 2 micro-batches
+        _at_iter(iteration)
+        logs = model.train_step(batch, optim)
+        assert ('disc_loss' in logs) == (iteration % 2 == 1)
+    steps = {int(s['step']) for s in optim['discriminator'].optimizer.state.values()}
+    assert steps == {2 * 2}  # disc_steps=2 at each of the 2 student updates

@@ -15,7 +15,7 @@ from mmengine.optim import OptimWrapper, OptimWrapperDict
 from torch import Tensor
 
 from ..engine.logs import forget_stale_scalars
-from ..engine.updates import update_if_finite
+from ..engine.updates import FiniteUpdates
 from ..losses import foreground_masks
 from ..utils.wrappers import drop_wrapper_prefixes, unwrap
 from .recording import StudentRecord, record_student, scoped_forward_hooks
@@ -221,6 +221,7 @@ class KTANDistiller(BaseModel):
                                      tgn=tgn or 0, adv_start=adv_start)
         # Steps whose update was skipped for a non-finite loss; a buffer, so resuming keeps it.
         self.register_buffer('num_skipped_steps', torch.zeros((), dtype=torch.long))
+        self._update = FiniteUpdates()
 
         self._register_state_dict_hook(drop_teacher_weights)
         self._register_state_dict_hook(drop_wrapper_prefixes)
@@ -298,7 +299,9 @@ class KTANDistiller(BaseModel):
                 losses.update(self.tgn_losses(inputs, data_samples))
             targets = self.teacher_targets(stage, inputs, record) if stage.distilling else None
         disc_logs = {}
-        if stage.adversarial:
+        # Under gradient accumulation, on the window's last micro-batch only: disc_steps
+        # discriminator updates per student update.
+        if stage.adversarial and student_wrapper.should_sync():
             disc_logs = self.discriminator_steps(targets.maps, self.tapped(record),
                                                  optim_wrapper['discriminator'])
         logs = self.student_update(student_wrapper, stage, losses, inputs, data_samples,
@@ -376,7 +379,7 @@ class KTANDistiller(BaseModel):
                 real_logits = [lg[:batch] for lg in logits]
                 fake_logits = [lg[batch:] for lg in logits]
                 disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits)
-            if not update_if_finite(wrapper, disc_loss):
+            if not self._update(wrapper, disc_loss):
                 self._count_skip(['disc_loss'])
         with torch.no_grad():
             accuracy = self.loss_adv.accuracy(real_logits, fake_logits)
@@ -387,7 +390,8 @@ class KTANDistiller(BaseModel):
                        targets: Optional[TeacherTargets],
                        record: StudentRecord) -> Dict[str, Tensor]:
         """Phase 4: one student update on its detection losses plus the KTAN losses on at this
-        stage (skipped on every rank if the total is not finite); returns the logged values."""
+        stage (its contribution skipped on every rank if the total is not finite, see
+        :class:`~ktan_det.engine.updates.FiniteUpdates`); returns the logged values."""
         if stage.distilling:
             with wrapper.optim_context(self.student):
                 losses.update(self.ktan_losses(stage, inputs, data_samples, targets, record))
@@ -397,7 +401,7 @@ class KTANDistiller(BaseModel):
             logs.update({f'feat_dist_l{lvl}': F.mse_loss(s.detach().float(), t.float())
                          for lvl, s, t in zip(self.tap_levels, self.tapped(record),
                                               targets.maps)})
-        if not update_if_finite(wrapper, total):
+        if not self._update(wrapper, total):
             self._count_skip(bad)
         if self.num_skipped_steps > 0:  # logged every step from the first skip on
             logs['skipped_steps'] = self.num_skipped_steps.float()
