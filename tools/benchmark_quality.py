@@ -78,7 +78,7 @@ def _chart(summary: dict, teacher: dict, path: str) -> None:
     ax.axhline(teacher['coco/bbox_mAP'], color='tab:red', linestyle='--', label='teacher')
     ax.tick_params(axis='x', labelrotation=20)  # experiment names are long
     plt.setp(ax.get_xticklabels(), ha='right')
-    ax.set_ylabel('bbox mAP (mean ± std over seeds)')
+    ax.set_ylabel('bbox mAP on the test split\n(mean ± std over seeds)')
     ax.set_title('synthetic benchmark\nstudent R-18 FPN-128, teacher R-50 FPN')
     ax.legend()
     fig.tight_layout()
