@@ -5,7 +5,7 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 
-from ..models.schedule import KTAN_LOSS_NAMES, Point, RunLength
+from ..models.schedule import Point, RunLength, check_loss_names
 from .runner_state import ktan_model
 
 
@@ -43,10 +43,7 @@ class KTANLossWeightHook(Hook):
         if stop_iter is not None and stop_epoch is not None:
             raise ValueError('KTANLossWeightHook: give stop_iter or stop_epoch, not both')
         self.warmup_iters = dict(warmup_iters or {})
-        unknown = set(self.warmup_iters) - set(KTAN_LOSS_NAMES)
-        if unknown:
-            raise ValueError(f'KTANLossWeightHook: unknown losses {sorted(unknown)}; '
-                             f'expected some of {KTAN_LOSS_NAMES}')
+        check_loss_names(self.warmup_iters, 'KTANLossWeightHook')
         if any(isinstance(v, int) and v < 0 for v in self.warmup_iters.values()):
             raise ValueError('KTANLossWeightHook: warmup_iters must be >= 0')
         self.stop = dict(epoch=stop_epoch) if stop_epoch is not None else stop_iter

@@ -25,6 +25,14 @@ class RunLength:
     iters_per_epoch: Optional[int] = None
 
 
+def check_loss_names(names, who: str) -> None:
+    """Raise, naming ``who``, if any of ``names`` is not a KTAN loss."""
+    unknown = set(names) - set(KTAN_LOSS_NAMES)
+    if unknown:
+        raise ValueError(f'{who}: unknown losses {sorted(unknown)}; expected some of '
+                         f'{KTAN_LOSS_NAMES}')
+
+
 def check_point(point: Point, what: str) -> Point:
     """``point`` if it is a point of training (an integral float counts as an int), else a
     clear error."""
@@ -116,10 +124,7 @@ class KTANSchedule(nn.Module):
                  warmup: Optional[Mapping[str, Point]] = None,
                  stop: Optional[Point] = None) -> None:
         super().__init__()
-        unknown = set(losses) - set(KTAN_LOSS_NAMES)
-        if unknown:
-            raise ValueError(f'KTAN schedule: unknown losses {sorted(unknown)}; expected some '
-                             f'of {KTAN_LOSS_NAMES}')
+        check_loss_names(losses, 'KTAN schedule')
         self.losses = tuple(name for name in KTAN_LOSS_NAMES if name in losses)
         self.register_buffer('balance', torch.ones(len(KTAN_LOSS_NAMES), dtype=torch.float64))
         # The buffer's values as floats: read every step, they must not cost a device sync.
@@ -133,10 +138,7 @@ class KTANSchedule(nn.Module):
                   stop: Optional[Point] = None) -> None:
         """Set the ramps and the stop (``KTANLossWeightHook``'s arguments)."""
         warmup = dict(warmup or {})
-        unknown = set(warmup) - set(KTAN_LOSS_NAMES)
-        if unknown:
-            raise ValueError(f'KTAN schedule: warm-up for unknown losses {sorted(unknown)}; '
-                             f'expected some of {KTAN_LOSS_NAMES}')
+        check_loss_names(warmup, 'KTAN schedule warm-up')
         points = {f'warmup_{name}': warmup.get(name, 0) for name in KTAN_LOSS_NAMES}
         points['stop'] = stop
         self._points.update({key: None if point is None else check_point(point, key)
