@@ -87,8 +87,10 @@ class KTANOptimWrapperConstructor:
                 wrapper_cfg = {**shared, **cfg[key]}
                 if not _is_amp(wrapper_cfg.get('type', 'OptimWrapper')):
                     if _is_amp(shared.get('type')):
+                        # It works (the distiller casts the discriminator's inputs to
+                        # float32), but is rarely what a user of --amp meant.
                         warnings.warn(f'KTANOptimWrapperConstructor: optim_wrapper.{key} names '
-                                      f'type={cfg[key]["type"]!r}, so it does not use AMP although '
+                                      f'type={cfg[key]["type"]!r}, so it runs in float32 although '
                                       'the top-level type (--amp) is AMP; leave its type out to '
                                       'use AMP', stacklevel=2)
                     for amp_key in set(AMP_ONLY_KEYS) - set(cfg[key]):

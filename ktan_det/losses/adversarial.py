@@ -51,7 +51,8 @@ class AdversarialLoss(nn.Module):
     def discriminator_loss(self, real_logits: Sequence[Tensor],
                            fake_logits: Sequence[Tensor]) -> Tensor:
         """Loss of the discriminator: call real maps real and fake maps fake."""
-        terms = [self._real_term(r) + self._fake_term(f) for r, f in zip(real_logits, fake_logits)]
+        terms = [self._real_term(r.float()) + self._fake_term(f.float())
+                 for r, f in zip(real_logits, fake_logits)]
         return 0.5 * sum(terms) / len(terms)
 
     def generator_loss(self, fake_logits: Sequence[Tensor]) -> Tensor:
@@ -59,6 +60,7 @@ class AdversarialLoss(nn.Module):
 
         For ``hinge`` this is the usual ``-D(fake)``, unbounded below by design.
         """
+        fake_logits = [logits.float() for logits in fake_logits]  # float32 under autocast
         if self.gan_type == 'hinge':
             terms = [-logits.mean() for logits in fake_logits]
         else:

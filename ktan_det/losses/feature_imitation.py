@@ -100,8 +100,10 @@ class FeatureImitationLoss(nn.Module):
             if student.shape != target.shape:
                 raise ValueError(f'FeatureImitationLoss: level {i} student map '
                                  f'{tuple(student.shape)} vs target {tuple(target.shape)}')
-            student = standardize(student, self.normalize)
-            target = standardize(target, self.normalize)
+            # float32 under autocast too: half-precision statistics and squares lose the
+            # small differences this loss is about.
+            student = standardize(student.float(), self.normalize)
+            target = standardize(target.float(), self.normalize)
             if fg_masks is None or self.fg_weight == 1.0:
                 distances.append(F.mse_loss(student, target))
                 continue

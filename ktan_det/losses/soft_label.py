@@ -44,7 +44,8 @@ class SoftLabelLoss(nn.Module):
             raise ValueError(f'SoftLabelLoss: student logits {tuple(student_logits.shape)} vs '
                              f'teacher {tuple(teacher_logits.shape)}')
         t = self.temperature
-        teacher_logits = teacher_logits.detach()
+        # float32 under autocast too (the sigmoid path's ops would otherwise run in half).
+        student_logits, teacher_logits = student_logits.float(), teacher_logits.detach().float()
         if self.score_type == 'softmax':
             kl = F.kl_div(F.log_softmax(student_logits / t, dim=-1),
                           F.log_softmax(teacher_logits / t, dim=-1),

@@ -370,8 +370,11 @@ class KTANDistiller(BaseModel):
                             wrapper: OptimWrapper) -> Dict[str, Tensor]:
         """Phase 3: ``disc_steps`` discriminator updates, targets real and student maps fake
         (both detached); returns its last loss and balanced accuracy."""
-        # Real and fake maps of a level go through the discriminator as one batch.
-        pairs = [torch.cat([t.detach(), s.detach()]) for t, s in zip(targets, student_feats)]
+        # Real and fake maps of a level go through the discriminator as one batch, in float32:
+        # an autocast student's maps are half precision, and the discriminator's wrapper may
+        # not autocast (under one that does, its convolutions cast them back down).
+        pairs = [torch.cat([t.detach(), s.detach()]).float()
+                 for t, s in zip(targets, student_feats)]
         batch = student_feats[0].shape[0]
         for _ in range(self.disc_steps):
             with wrapper.optim_context(self.discriminator):
