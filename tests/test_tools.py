@@ -108,3 +108,18 @@ def test_demo_trains_the_students_side_by_side_and_reports_the_test_split(tmp_pa
     assert (tmp_path / 'work' / 'demo_results.md').read_text().strip() == table
     assert (tmp_path / 'work_dirs' / 'synthetic_teacher' / 'teacher.pth').read_bytes() == \
         b'weights'
+
+
+def test_gpu_smoke_kit_dry_run(tmp_path):
+    """Without a GPU the kit writes its data (COCO layout, COCO scale) and its zoo-shaped
+    teacher, builds the distiller from its config and parses every stage's command."""
+    from mmengine.config import Config
+    smoke = load_tool('gpu_smoke')
+    assert smoke.main(['--dry-run', '--work-dir', str(tmp_path), '--iters', '2']) == 0
+    cfg = Config.fromfile(str(tmp_path / 'ktan_coco_smoke.py'))
+    assert cfg.model.teacher_ckpt == str(tmp_path / 'teacher_r101_zoo_style.pth')
+    assert cfg.model.student.backbone.init_cfg is None
+    commands = smoke.stage_commands(str(tmp_path / 'c.py'), str(tmp_path), gpus=2)
+    assert list(commands) == ['float32', 'amp', 'resume', 'ddp-2gpu']
+    assert '--amp' in commands['amp'] and '--resume' in commands['resume']
+    assert 'ddp-2gpu' not in smoke.stage_commands('c.py', str(tmp_path), gpus=1)
