@@ -34,15 +34,26 @@ def _losses_by_iter(work_dir):
     return {row['step']: row['loss'] for row in scalar_logs(work_dir) if 'loss' in row}
 
 
+def _update_counts(checkpoint):
+    """Adam's step count of the student's and the discriminator's optimizers (the most any of
+    their parameters took: the student's wrapper holds T2S too, trained only in TGN)."""
+    optimizers = torch.load(checkpoint)['optimizer']
+    return tuple(max(int(s['step']) for s in optimizers[name]['state'].values())
+                 for name in ('student', 'discriminator'))
+
+
 def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tiny_data, tiny_teacher_ckpt,
                                                                   tmp_path):
+    def two_disc_steps(work_dir):
+        cfg = _tiny_ktan(tiny_data, tiny_teacher_ckpt, work_dir, 4, 2)
+        cfg.model.train_cfg.disc_steps = 2
+        return cfg
+
     straight = str(tmp_path / 'straight')
-    config = dump_config(_tiny_ktan(tiny_data, tiny_teacher_ckpt, straight, 4, 2),
-                         tmp_path / 'straight.py')
+    config = dump_config(two_disc_steps(straight), tmp_path / 'straight.py')
     train_tool.main([config, '--cfg-options', 'experiment_name=straight'])
     resumed = str(tmp_path / 'resumed')
-    config = dump_config(_tiny_ktan(tiny_data, tiny_teacher_ckpt, resumed, 4, 2),
-                         tmp_path / 'resumed.py')
+    config = dump_config(two_disc_steps(resumed), tmp_path / 'resumed.py')
     # "Killed" after iteration 2 (past the TGN stage): the first process ran only that far.
     train_tool.main([config, '--cfg-options', 'train_cfg.max_iters=2',
                      'experiment_name=first_half'])
@@ -57,6 +68,11 @@ def test_interrupted_and_resumed_run_matches_an_uninterrupted_one(tiny_data, tin
     final_b = torch.load(osp.join(resumed, 'iter_4.pth'))['state_dict']
     for key in final_a:
         torch.testing.assert_close(final_b[key], final_a[key], rtol=1e-4, atol=1e-6)
+    # The discriminator runs from iteration 2 (after the 1-iteration TGN stage), 2 updates per
+    # student update, and a resume keeps the count.
+    assert _update_counts(osp.join(resumed, 'iter_2.pth')) == (2, 2)
+    assert _update_counts(osp.join(resumed, 'iter_4.pth')) == (4, 6)
+    assert _update_counts(osp.join(straight, 'iter_4.pth')) == (4, 6)
 
 
 STOCK_MMDET = textwrap.dedent('''
