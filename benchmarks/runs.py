@@ -20,6 +20,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TRAIN_TOOL = osp.join(REPO_ROOT, 'tools', 'train.py')
 TEST_TOOL = osp.join(REPO_ROOT, 'tools', 'test.py')
 TEST_METRICS = 'test_metrics.json'
+TRAINED_FOR = 'ktan-det benchmarks: trained for '
 _TRAIN_LINE = re.compile(r'Iter\(train\) \[\s*(\d+)/(\d+)\].*?eta: (\S+).*?\bloss: ([\d.]+)')
 _VAL_LINE = re.compile(r'Iter\(val\).*coco/bbox_mAP: ([\d.-]+)')
 # MMEngine's config parser (its `mmdet::` base lookup through pkg_resources) is not thread-safe,
@@ -98,7 +99,9 @@ def train(config: str, work_dir: str, name: str, cfg_options: Sequence[str] = ()
                 tail = ''.join(f.readlines()[-25:])
             raise RuntimeError(f'{name}: training failed (exit {process.returncode}); '
                                f'full log: {log_path}\n{tail}')
-    print(f'  {name}: done in {(time.time() - start) / 60:.1f} min')
+        minutes = (time.time() - start) / 60
+        log.write(f'{TRAINED_FOR}{minutes:.2f} min\n')  # what records add up
+    print(f'  {name}: done in {minutes:.1f} min')
     return final_checkpoint(work_dir, max_iters)
 
 

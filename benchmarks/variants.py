@@ -20,13 +20,14 @@ import json
 import os
 import os.path as osp
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 
 from ktan_det.utils.checkpoint import save_weights
 
 from .code_version import code_version
+from .records import restore_record
 from .runs import REPO_ROOT, evaluate_on_test, read_config, train
 
 SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
@@ -78,12 +79,15 @@ EXPERIMENT_CONFIGS = {
 KTAN_FAMILY = {**KTAN_VARIANTS, **KTAN_EXPERIMENTS}
 # The plain student on a longer schedule (the regime check, docs/benchmarks.md).
 LONGER_SCHEDULES = {'plain-1.5x': 1.5}
+# Variants that train without the teacher.
+TEACHERLESS = ('plain', *LONGER_SCHEDULES)
 # Multipliers of each method's distillation weights picked by the tuning runs
 # (tools/benchmark_quality.py --tune; the same number of trials per method, docs/benchmarks.md).
 TUNED_WEIGHT_SCALES = {'ktan': 1.0, 'cwd': 1.0, 'pkd': 0.3}
 # Runs save this often, so a run cut off (e.g. by the end of a session) resumes close to where
 # it stopped instead of from its last scheduled checkpoint or the start.
 RESUME_INTERVAL = 100
+_TEACHER_LOCK = threading.Lock()
 
 
 def ktan_config(variant: str) -> str:
@@ -211,16 +215,25 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
     return path, []
 
 
-def ensure_teacher(work_root: str, threads: Optional[int] = None) -> str:
-    """Train the synthetic teacher once (cached by its identity, :func:`run_identity`) and
-    return a lean copy of its final weights (``teacher.pth`` in its run directory)."""
+def teacher_checkpoint(work_root: str, threads: Optional[int] = None) -> str:
+    """Where :func:`ensure_teacher` keeps the teacher's weights (``teacher.pth`` in its run
+    directory, named by its identity, :func:`run_identity`), trained or not yet."""
     identity = run_identity(TEACHER_CFG, [], threads)
-    run_dir = osp.join(work_root, f'teacher_{identity["key"]}')
-    lean = osp.join(run_dir, 'teacher.pth')
-    if not osp.isfile(lean):
-        _record(run_dir, identity, TEACHER_CFG, [], variant='teacher')
-        save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(threads),
-                           checkpoint_interval=RESUME_INTERVAL), lean)
+    return osp.join(work_root, f'teacher_{identity["key"]}', 'teacher.pth')
+
+
+def ensure_teacher(work_root: str, threads: Optional[int] = None) -> str:
+    """Train the synthetic teacher once and return a lean copy of its final weights
+    (:func:`teacher_checkpoint`). Safe to call from several threads: one trains, the others
+    wait."""
+    lean = teacher_checkpoint(work_root, threads)
+    with _TEACHER_LOCK:
+        if not osp.isfile(lean):
+            run_dir = osp.dirname(lean)
+            _record(run_dir, run_identity(TEACHER_CFG, [], threads), TEACHER_CFG, [],
+                    variant='teacher')
+            save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(threads),
+                               checkpoint_interval=RESUME_INTERVAL), lean)
     return lean
 
 
@@ -232,11 +245,16 @@ def _thread_env(threads: Optional[int], env: Optional[dict] = None) -> dict:
 
 
 def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
-                weight_scale: Optional[float] = None, threads: Optional[int] = None) -> str:
+                weight_scale: Optional[float] = None, threads: Optional[int] = None,
+                records_dir: Optional[str] = None,
+                train_teacher: Optional[Callable[[], object]] = None) -> str:
     """Train one (variant, seed) run, cached in its own directory under ``work_root`` (named
     by the variant, the seed and the run's key, :func:`run_identity`); return the directory.
     ``weight_scale`` defaults to the method's tuned one (:data:`TUNED_WEIGHT_SCALES`);
-    ``threads`` caps the run's CPU threads (for running several at once)."""
+    ``threads`` caps the run's CPU threads (for running several at once). With
+    ``records_dir``, a run recorded there (:mod:`benchmarks.records`) is restored instead of
+    trained. ``train_teacher`` is called before training a variant that distils, so that the
+    teacher is trained only when a run needs it."""
     if weight_scale is None:  # the ablations and experiments use full KTAN's weights
         weight_scale = TUNED_WEIGHT_SCALES.get('ktan' if variant in KTAN_FAMILY else variant,
                                                1.0)
@@ -246,11 +264,16 @@ def run_variant(variant: str, seed: int, teacher_ckpt: str, work_root: str,
     scale = '' if weight_scale == 1.0 else f'_x{weight_scale:g}'
     identity = run_identity(config, options, threads)
     run_dir = osp.join(work_root, f'{variant}{scale}_seed{seed}_{identity["key"]}')
+    name = f'{variant}{scale} seed {seed}'
+    if records_dir and restore_record(run_dir, records_dir):
+        print(f'  {name}: from its record in {records_dir}')
+        return run_dir
+    if train_teacher is not None and variant not in TEACHERLESS:
+        train_teacher()
     _record(run_dir, identity, config, options, variant=variant, seed=seed,
             weight_scale=weight_scale)
     env = _thread_env(threads, mmrazor_env() if variant in MMRAZOR_LOSSES else None)
-    train(config, run_dir, f'{variant}{scale} seed {seed}', options, env=env,
-          checkpoint_interval=RESUME_INTERVAL)
+    train(config, run_dir, name, options, env=env, checkpoint_interval=RESUME_INTERVAL)
     return run_dir
 
 

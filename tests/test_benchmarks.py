@@ -1,4 +1,5 @@
 """The benchmarks' own logic (the long runs themselves are not tests)."""
+import json
 import math
 import os.path as osp
 import shutil
@@ -11,7 +12,7 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from benchmarks import code_version, runs, variants
+from benchmarks import code_version, records, runs, variants
 from benchmarks.report import quality_table, summarize, tuning_table
 from benchmarks.runs import read_config
 from benchmarks.speed import build_step, fixed_batch
@@ -252,3 +253,64 @@ def test_test_split_evaluation_of_a_real_run(tiny_ktan_run, tiny_data, tmp_path)
     # The split tested is the test split: 4 images in the tiny set, 2 batches (val: 3).
     log = (run_dir / 'test.log').read_text()
     assert 'Iter(test) [2/2]' in log and 'Iter(test) [3/3]' not in log
+
+
+def _finished_run(run_dir, val_mAP, test_mAP):
+    """A run directory as a finished run leaves it (no checkpoint needed here)."""
+    vis = run_dir / '20261201_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    (vis / 'scalars.json').write_text(json.dumps({'coco/bbox_mAP': val_mAP, 'step': 10}) + '\n')
+    (run_dir / runs.TEST_METRICS).write_text(json.dumps({'coco/bbox_mAP': test_mAP}))
+    (run_dir / 'run.json').write_text(json.dumps({'key': 'abc', 'variant': 'plain'}))
+    (run_dir / 'train.log').write_text(f'{runs.TRAINED_FOR}10.25 min\nlog line\n'
+                                       f'{runs.TRAINED_FOR}5.00 min\n')
+
+
+def test_records_keep_a_finished_runs_results_for_a_later_session(tmp_path, monkeypatch):
+    run_dir = tmp_path / 'work' / 'plain_seed0_abc'
+    _finished_run(run_dir, 0.2, 0.19)
+    path = records.save_record(str(run_dir), str(tmp_path / 'records'))
+    saved = json.loads(open(path).read())
+    assert saved['val'] == {'coco/bbox_mAP': 0.2} and saved['test'] == {'coco/bbox_mAP': 0.19}
+    assert saved['train_minutes'] == 15.2 and saved['run']['key'] == 'abc'
+    # Another session, another machine: an empty work directory.
+    fresh = tmp_path / 'other' / 'plain_seed0_abc'
+    assert records.restore_record(str(fresh), str(tmp_path / 'records'))
+    assert not records.restore_record(str(tmp_path / 'other' / 'plain_seed1_def'),
+                                      str(tmp_path / 'records'))
+    monkeypatch.setattr(runs.subprocess, 'run', None)  # nothing is evaluated again
+    assert runs.evaluate_on_test(str(fresh), STUDENT_CFG) == {'coco/bbox_mAP': 0.19}
+    assert records.run_val_metrics(str(fresh)) == {'coco/bbox_mAP': 0.2}
+
+
+def test_recorded_runs_are_not_trained_and_the_teacher_only_for_runs_that_need_it(
+        tmp_path, monkeypatch):
+    trained, teacher_calls = [], []
+
+    class FinishedProcess:
+        stdout, returncode = [], 0
+
+        def __init__(self, command, **kwargs):
+            trained.append(command)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(runs.subprocess, 'Popen', FinishedProcess)
+    records_dir, work = str(tmp_path / 'records'), str(tmp_path / 'work')
+    key = run_identity(STUDENT_CFG, ['randomness.seed=0'], None)['key']
+    recorded = tmp_path / 'earlier' / f'plain_seed0_{key}'
+    _finished_run(recorded, 0.2, 0.19)
+    records.save_record(str(recorded), records_dir)
+
+    def teacher():
+        teacher_calls.append(1)
+
+    run_dir = run_variant('plain', 0, 'teacher.pth', work, records_dir=records_dir,
+                          train_teacher=teacher)
+    assert osp.basename(run_dir) == recorded.name and not trained and not teacher_calls
+    run_variant('plain', 1, 'teacher.pth', work, records_dir=records_dir,
+                train_teacher=teacher)
+    assert len(trained) == 1 and not teacher_calls  # trained, without the teacher
+    run_variant('ktan', 0, 'teacher.pth', work, records_dir=records_dir, train_teacher=teacher)
+    assert len(trained) == 2 and teacher_calls == [1]

@@ -22,13 +22,14 @@ from mmengine.config import Config  # noqa: E402
 
 # benchmarks/ is not installed: import it from this checkout.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from benchmarks.report import quality_table, summarize, tuning_table  # noqa: E402
-from benchmarks.runs import (  # noqa: E402
-    REPO_ROOT,
-    config_max_iters,
-    evaluate_on_test,
-    final_metrics,
+from benchmarks.records import (  # noqa: E402
+    RECORDS_DIR,
+    restore_record,
+    run_val_metrics,
+    save_record,
 )
+from benchmarks.report import quality_table, summarize, tuning_table  # noqa: E402
+from benchmarks.runs import REPO_ROOT, config_max_iters, evaluate_on_test  # noqa: E402
 from benchmarks.variants import (  # noqa: E402
     KTAN_EXPERIMENTS,
     LONGER_SCHEDULES,
@@ -38,6 +39,7 @@ from benchmarks.variants import (  # noqa: E402
     VARIANTS,
     ensure_teacher,
     run_variant,
+    teacher_checkpoint,
     test_metrics,
 )
 from ktan_det.datasets import ensure_synthetic_dataset  # noqa: E402
@@ -61,6 +63,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='runs trained at once, sharing the CPU cores between them')
     parser.add_argument('--work-dir', default=osp.join(REPO_ROOT, 'work_dirs', 'synthetic'),
                         help='cache of runs (shared with the demo)')
+    parser.add_argument('--records-dir', default=RECORDS_DIR,
+                        help='finished runs\' results kept in the repository, reused (same run '
+                        'key) instead of training again: a benchmark can span sessions whose '
+                        'machines keep no cache; "" to use none')
     parser.add_argument('--out-dir', default=osp.join(REPO_ROOT, 'docs', 'benchmarks'),
                         help='where the table and the chart go')
     parser.add_argument('--report', help='name of the table and chart files (default quality, '
@@ -93,13 +99,20 @@ def main(argv: Optional[List[str]] = None) -> dict:
     data = Config.fromfile(STUDENT_CFG)
     ensure_synthetic_dataset(osp.join(REPO_ROOT, data.data_root), **data.synthetic)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
-    teacher_ckpt = ensure_teacher(args.work_dir)
+    # Trained when the first run that needs it starts (beside runs that do not), or not at all
+    # when every run that needs it is recorded.
+    teacher_ckpt = teacher_checkpoint(args.work_dir, threads)
+    teacher_dir = osp.dirname(teacher_ckpt)
+
+    def train_teacher():
+        return ensure_teacher(args.work_dir, threads)
 
     def run_all(jobs):
         """``{(variant, seed, scale): run directory}`` of every job, ``jobs`` at a time."""
         with ThreadPoolExecutor(args.jobs) as pool:
             futures = {pool.submit(run_variant, job[0], job[1], teacher_ckpt, args.work_dir,
-                                   job[2], threads): job for job in jobs}
+                                   job[2], threads, args.records_dir, train_teacher): job
+                       for job in jobs}
             for future in as_completed(futures):
                 if future.exception():  # say so now; the other runs go on
                     print(f'  {futures[future]} failed: {future.exception()}', flush=True)
@@ -107,7 +120,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
 
     if args.tune:  # a choice: made on the val split
         runs = run_all([(v, 0, scale) for v in TUNED for scale in args.tune])
-        table = tuning_table({(v, scale): final_metrics(run_dir)
+        for run_dir in runs.values():  # kept in the records (a run of the main table may be
+            test_metrics(run_dir)      # one of these), never looked at for the choice
+        _save_records(runs.values(), args.records_dir)
+        table = tuning_table({(v, scale): run_val_metrics(run_dir)
                               for (v, _, scale), run_dir in runs.items()}, TUNED_WEIGHT_SCALES)
         print(table)
         _write_table(osp.join(args.out_dir, 'tuning.md'), table)
@@ -116,8 +132,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     variants = ['plain'] + [v for v in variants if v != 'plain']
     runs = run_all([(v, s, None) for v in variants for s in seeds])
     print('evaluating every run on the test split')
-    teacher = evaluate_on_test(osp.dirname(teacher_ckpt), TEACHER_CFG)
+    if not (args.records_dir and restore_record(teacher_dir, args.records_dir)):
+        train_teacher()
+    teacher = evaluate_on_test(teacher_dir, TEACHER_CFG)
     results = {v: [test_metrics(runs[(v, s, None)]) for s in seeds] for v in variants}
+    _save_records([teacher_dir, *runs.values()], args.records_dir)
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
     print(table)
@@ -125,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     _write_table(osp.join(args.out_dir, f'{name}.md'), table)
     _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
     _write_json(osp.join(args.out_dir, f'{name}.json'), variants, seeds, runs, results,
-                summary, teacher, osp.dirname(teacher_ckpt), threads)
+                summary, teacher, teacher_dir, threads)
     return summary
 
 
@@ -148,6 +167,12 @@ def _write_json(path: str, variants: List[str], seeds: List[int], runs: dict, re
                           summary=summary[v]) for v in variants})
     with open(path, 'w') as f:
         json.dump(record, f, indent=2)
+
+
+def _save_records(run_dirs, records_dir: str) -> None:
+    if records_dir:
+        for run_dir in run_dirs:
+            save_record(run_dir, records_dir)
 
 
 def run_identity_of(run_dir: str) -> dict:

@@ -1,0 +1,78 @@
+"""Finished runs' results kept in the repository, for benchmarks made over several sessions.
+
+The machines this benchmark runs on keep no cache from one session to the next, and its quality
+table (a teacher and 15 student runs) is longer than a session. So each finished student run's
+results are also written to ``docs/benchmarks/runs/<run name>.json``, to be committed; a later
+session that computes the same run name takes the run from there instead of training it again.
+The name ends with the run's key (config, code version, thread count:
+:func:`benchmarks.variants.run_identity`), so a record is reused under exactly the cache's rule.
+Records hold results, not weights: the teacher's weights are trained again in each session
+that trains a student from it (its record gives only its metrics).
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, Optional
+
+from .runs import REPO_ROOT, TEST_METRICS, TRAINED_FOR, final_metrics
+
+RECORDS_DIR = osp.join(REPO_ROOT, 'docs', 'benchmarks', 'runs')
+VAL_METRICS = 'val_metrics.json'
+
+
+def record_path(run_dir: str, records_dir: str = RECORDS_DIR) -> str:
+    return osp.join(records_dir, osp.basename(osp.normpath(run_dir)) + '.json')
+
+
+def save_record(run_dir: str, records_dir: str = RECORDS_DIR) -> str:
+    """Write the record of the finished run in ``run_dir`` (how it was made, its final val and
+    test metrics, its training time) and return its path."""
+    with open(osp.join(run_dir, 'run.json')) as f:
+        run = json.load(f)
+    with open(osp.join(run_dir, TEST_METRICS)) as f:
+        test = json.load(f)
+    record = dict(run=run, val=run_val_metrics(run_dir), test=test,
+                  train_minutes=_train_minutes(run_dir))
+    os.makedirs(records_dir, exist_ok=True)
+    path = record_path(run_dir, records_dir)
+    with open(path + '.partial', 'w') as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + '.partial', path)
+    return path
+
+
+def restore_record(run_dir: str, records_dir: str = RECORDS_DIR) -> bool:
+    """If ``run_dir``'s run has a record, write its results into ``run_dir`` (``run.json``, the
+    test and val metrics, where :func:`~benchmarks.runs.evaluate_on_test` and
+    :func:`run_val_metrics` read them) and return True."""
+    path = record_path(run_dir, records_dir)
+    if not osp.isfile(path):
+        return False
+    with open(path) as f:
+        record = json.load(f)
+    os.makedirs(run_dir, exist_ok=True)
+    for name, content in (('run.json', record['run']), (TEST_METRICS, record['test']),
+                          (VAL_METRICS, record['val'])):
+        with open(osp.join(run_dir, name), 'w') as f:
+            json.dump(content, f, indent=2)
+    return True
+
+
+def run_val_metrics(run_dir: str) -> Optional[Dict[str, float]]:
+    """The final val metrics of a run: logged, or restored from its record."""
+    restored = osp.join(run_dir, VAL_METRICS)
+    if osp.isfile(restored):
+        with open(restored) as f:
+            return json.load(f)
+    return final_metrics(run_dir)
+
+
+def _train_minutes(run_dir: str) -> Optional[float]:
+    """Wall minutes of training that ``train.log`` reports (the sum over resumed parts)."""
+    log = osp.join(run_dir, 'train.log')
+    if not osp.isfile(log):
+        return None
+    with open(log) as f:
+        parts = [float(line[len(TRAINED_FOR):].split()[0]) for line in f
+                 if line.startswith(TRAINED_FOR)]
+    return round(sum(parts), 1) if parts else None
