@@ -13,9 +13,9 @@ import pytest
 import torch
 from mmdet.registry import MODELS, OPTIM_WRAPPERS
 from mmengine.optim import OptimWrapper, build_optim_wrapper
+from test_distiller import _at_iter, _snapshot
 
 from conftest import KTAN_CFG, tiny_batch, tiny_run_config
-from test_distiller import _at_iter, _snapshot
 
 KTAN_LOSSES = ('loss_imitation', 'loss_adv', 'loss_soft')
 
