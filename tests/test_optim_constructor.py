@@ -41,7 +41,7 @@ def test_a_wrapper_keeps_its_own_settings():
 def test_amp_flag_leaves_a_wrapper_that_names_its_own_type_buildable():
     # student=_base_.optim_wrapper brings MMDetection's type='OptimWrapper' along; --amp adds
     # loss_scale, which OptimWrapper does not take.
-    with pytest.warns(UserWarning, match="student names type='OptimWrapper'.*not use AMP"):
+    with pytest.warns(UserWarning, match="student names type='OptimWrapper'.*runs in float32"):
         wrappers = KTANOptimWrapperConstructor(dict(
             type='AmpOptimWrapper', loss_scale='dynamic',
             student=dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=0.1)),

@@ -115,7 +115,7 @@ def test_gpu_smoke_kit_dry_run(tmp_path):
     teacher, builds the distiller from its config and parses every stage's command."""
     from mmengine.config import Config
     smoke = load_tool('gpu_smoke')
-    assert smoke.main(['--dry-run', '--work-dir', str(tmp_path), '--iters', '2']) == 0
+    assert smoke.main(['--dry-run', '--work-dir', str(tmp_path)]) == 0
     cfg = Config.fromfile(str(tmp_path / 'ktan_coco_smoke.py'))
     assert cfg.model.teacher_ckpt == str(tmp_path / 'teacher_r101_zoo_style.pth')
     assert cfg.model.student.backbone.init_cfg is None

@@ -53,16 +53,17 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def prepare(work_dir: str, iters: int, image_size: int) -> str:
-    """The data, the random zoo-style teacher and the run config; returns the config's path."""
+def prepare(work_dir: str, iters: int, image_size: int, num_images: Optional[int] = None) -> str:
+    """The data (``iters`` batches and 8 val images, or ``num_images`` of each), the random
+    zoo-style teacher and the run config; returns the config's path."""
     cfg = Config.fromfile(CONFIG)
     data_root = osp.join(work_dir, 'data', 'coco')
     classes = CocoDataset.METAINFO['classes']
     if not osp.isdir(data_root):
         write_coco_split(data_root, 'annotations/instances_train2017.json', 'train2017/',
-                         classes, iters * BATCH, image_size, split='train')
+                         classes, num_images or iters * BATCH, image_size, split='train')
         write_coco_split(data_root, 'annotations/instances_val2017.json', 'val2017/',
-                         classes, 8, image_size, split='val')
+                         classes, num_images or 8, image_size, split='val')
     teacher_ckpt = osp.join(work_dir, 'teacher_r101_zoo_style.pth')
     if not osp.isfile(teacher_ckpt):
         teacher_cfg, _ = teacher_model_cfg(cfg.model.teacher)
@@ -203,7 +204,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('gpu_smoke: no GPU found (torch.cuda.device_count() == 0); use --dry-run to '
               'check the kit without one')
         return 2
-    config = prepare(args.work_dir, args.iters, args.image_size)
+    # A dry run draws a few images: that they generate is what it checks.
+    config = prepare(args.work_dir, args.iters, args.image_size, 2 if args.dry_run else None)
     commands = stage_commands(config, args.work_dir, max(gpus, 2 if args.dry_run else 0))
     check_commands(commands)
     if args.dry_run:
