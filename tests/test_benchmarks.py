@@ -124,7 +124,9 @@ def test_cached_runs_are_found_from_another_checkout(tmp_path, monkeypatch):
     assert config_hash(moved, options) == here
 
 
-def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path, monkeypatch):
+@pytest.fixture
+def trained_commands(monkeypatch):
+    """The training commands the benchmarks start, each 'finished' at once (no training)."""
     commands = []
 
     class FinishedProcess:
@@ -137,6 +139,12 @@ def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path, m
             return 0
 
     monkeypatch.setattr(runs.subprocess, 'Popen', FinishedProcess)
+    return commands
+
+
+def test_runs_save_to_resume_from_without_changing_their_cached_name(tmp_path,
+                                                                       trained_commands):
+    commands = trained_commands
     run_dir = run_variant('plain', 0, 'teacher.pth', str(tmp_path))
     key = run_identity(STUDENT_CFG, ['randomness.seed=0'], None)['key']
     assert osp.basename(run_dir) == f'plain_seed0_{key}'
@@ -284,19 +292,8 @@ def test_records_keep_a_finished_runs_results_for_a_later_session(tmp_path, monk
 
 
 def test_recorded_runs_are_not_trained_and_the_teacher_only_for_runs_that_need_it(
-        tmp_path, monkeypatch):
-    trained, teacher_calls = [], []
-
-    class FinishedProcess:
-        stdout, returncode = [], 0
-
-        def __init__(self, command, **kwargs):
-            trained.append(command)
-
-        def wait(self):
-            return 0
-
-    monkeypatch.setattr(runs.subprocess, 'Popen', FinishedProcess)
+        tmp_path, trained_commands):
+    trained, teacher_calls = trained_commands, []
     records_dir, work = str(tmp_path / 'records'), str(tmp_path / 'work')
     key = run_identity(STUDENT_CFG, ['randomness.seed=0'], None)['key']
     recorded = tmp_path / 'earlier' / f'plain_seed0_{key}'
