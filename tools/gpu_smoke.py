@@ -17,6 +17,7 @@ import math
 import os
 import os.path as osp
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -175,8 +176,7 @@ def teacher_forward_times(config: str, image_size: int) -> Dict[str, float]:
 
 
 def _median(values: List[float]) -> Optional[float]:
-    values = sorted(values)
-    return values[len(values) // 2] if values else None
+    return statistics.median(values) if values else None
 
 
 def print_table(results: List[dict], teacher_times: Dict[str, float]) -> None:
