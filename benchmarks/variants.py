@@ -215,24 +215,25 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
     return path, []
 
 
-def teacher_checkpoint(work_root: str, threads: Optional[int] = None) -> str:
+def teacher_checkpoint(work_root: str) -> str:
     """Where :func:`ensure_teacher` keeps the teacher's weights (``teacher.pth`` in its run
     directory, named by its identity, :func:`run_identity`), trained or not yet."""
-    identity = run_identity(TEACHER_CFG, [], threads)
+    identity = run_identity(TEACHER_CFG, [], None)
     return osp.join(work_root, f'teacher_{identity["key"]}', 'teacher.pth')
 
 
-def ensure_teacher(work_root: str, threads: Optional[int] = None) -> str:
+def ensure_teacher(work_root: str) -> str:
     """Train the synthetic teacher once and return a lean copy of its final weights
-    (:func:`teacher_checkpoint`). Safe to call from several threads: one trains, the others
-    wait."""
-    lean = teacher_checkpoint(work_root, threads)
+    (:func:`teacher_checkpoint`). It trains on every core whatever the students do beside it,
+    so that one teacher serves benchmarks run with any number of jobs. Safe to call from
+    several threads: one trains, the others wait."""
+    lean = teacher_checkpoint(work_root)
     with _TEACHER_LOCK:
         if not osp.isfile(lean):
             run_dir = osp.dirname(lean)
-            _record(run_dir, run_identity(TEACHER_CFG, [], threads), TEACHER_CFG, [],
+            _record(run_dir, run_identity(TEACHER_CFG, [], None), TEACHER_CFG, [],
                     variant='teacher')
-            save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(threads),
+            save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(None),
                                checkpoint_interval=RESUME_INTERVAL), lean)
     return lean
 

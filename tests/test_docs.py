@@ -133,6 +133,8 @@ def _run_tool(words, places, tiny_data):
         for flag, count in (('--train', '4'), ('--val', '2'), ('--test', '2')):
             if flag in argv:
                 argv[argv.index(flag) + 1] = count
+            else:
+                argv += [flag, count]
     load_tool(name).main(argv)
 
 

@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os.path as osp
 
@@ -6,8 +7,27 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ktan_det.datasets import CLASSES, SyntheticCocoDataset, generate_dataset, render_image
-from ktan_det.datasets.synthetic import MIN_VISIBLE_FRACTION, render_image_with_masks
+from ktan_det.datasets import (
+    CLASSES,
+    SyntheticCocoDataset,
+    generate_dataset,
+    render_image,
+    synthetic_coco,
+)
+from ktan_det.datasets.synthetic import (
+    DEFAULT_SCENE,
+    MIN_VISIBLE_FRACTION,
+    render_image_with_masks,
+)
+
+# The benchmark's scene (configs/synthetic/_base_/synthetic_detection.py), tuples as there.
+EASY_SCENE = dict(objects=(2, 6), clutter=(2, 8), noise=(2.0, 8.0),
+                  sizes=dict(small=0.35, medium=0.55, large=0.1), inside=True)
+
+
+# A train image of the default scene and its annotations, hashed as generated before scenes
+# existed: data sets made then are made again byte for byte.
+V2_TRAIN_3 = '0ebe09b1e6fe8808'
 
 
 def test_same_seed_same_images_other_seed_other_images():
@@ -38,10 +58,44 @@ def test_generated_files_are_byte_identical(tmp_path):
         assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'c' / name).read_bytes()
 
 
-@pytest.mark.parametrize('split,index', [('train', i) for i in range(8)] + [
-    ('test', i) for i in range(4)])
-def test_boxes_are_tight_around_the_visible_pixels(split, index):
-    _, anns, masks = render_image_with_masks(seed=0, split=split, index=index)
+def test_default_scene_is_the_scene_of_data_sets_made_before_scenes():
+    image, anns = render_image(seed=0, split='train', index=3, image_size=128)
+    assert hashlib.sha256(image.tobytes() + repr(anns).encode()).hexdigest()[:16] == \
+        V2_TRAIN_3
+    same, same_anns = render_image(0, 'train', 3, 128, scene=DEFAULT_SCENE)
+    assert np.array_equal(image, same) and anns == same_anns
+
+
+def test_scene_sets_how_many_objects_and_their_sizes():
+    counts, small = [], True
+    for index in range(40):
+        _, anns = render_image(seed=0, split='train', index=index, image_size=128,
+                               scene=dict(EASY_SCENE, objects=(5, 5), sizes=dict(
+                                   small=1.0, medium=0.0, large=0.0)))
+        counts.append(len(anns))
+        # A small object's side is at most 28 pixels, by up to 2:1 and rotated: within 48.
+        small &= all(max(a['bbox'][2:]) <= 48 for a in anns)
+    # At most 5 (occluded ones are left out), and all small.
+    assert max(counts) == 5 and small
+
+
+@pytest.mark.parametrize('scene,error,match', [
+    (dict(crowd=3), KeyError, 'unknown keys'),
+    (dict(objects=(3, 1)), ValueError, 'objects'),
+    (dict(noise=(-1.0, 2.0)), ValueError, 'noise'),
+    (dict(sizes=dict(small=0.5, medium=0.2, large=0.2)), ValueError, 'summing to 1'),
+])
+def test_bad_scene_is_refused_naming_the_key(scene, error, match, tmp_path):
+    with pytest.raises(error, match=match):
+        generate_dataset(str(tmp_path / 'syn'), num_train=1, num_val=1, scene=scene)
+    assert not (tmp_path / 'syn').exists()
+
+
+@pytest.mark.parametrize('split,index,scene', [('train', i, None) for i in range(8)] + [
+    ('test', i, None) for i in range(4)] + [('train', i, EASY_SCENE) for i in range(6)])
+def test_boxes_are_tight_around_the_visible_pixels(split, index, scene):
+    _, anns, masks = render_image_with_masks(seed=0, split=split, index=index,
+                                             image_size=128 if scene else 160, scene=scene)
     assert len(anns) == len(masks)
     for ann, (visible, full_area) in zip(anns, masks):
         ys, xs = np.nonzero(visible)
@@ -84,14 +138,20 @@ def test_refuses_to_overwrite_and_leaves_no_partial_directory(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['syn']
 
 
-def test_dataset_generates_on_first_use_and_reuses(tmp_path):
+def test_dataset_generates_on_first_use_and_reuses(tmp_path, monkeypatch):
+    notes = []
+    monkeypatch.setattr(synthetic_coco, 'print_log', lambda msg, **_: notes.append(msg))
     root = str(tmp_path / 'syn') + '/'
-    params = dict(num_train=3, num_val=2, num_test=1, seed=0, image_size=96)
+    params = dict(num_train=3, num_val=2, num_test=1, seed=0, image_size=96,
+                  scene=dict(EASY_SCENE, objects=(1, 2)))
     dataset = SyntheticCocoDataset(data_root=root, ann_file='annotations/train.json',
                                    data_prefix=dict(img=''), generate=params, pipeline=[])
     assert len(dataset) > 0 and dataset.metainfo['classes'] == CLASSES
     with open(osp.join(root, 'synthetic.json')) as f:
-        assert json.load(f) == params
+        assert json.load(f) == json.loads(json.dumps(params))  # the scene's tuples as lists
+    SyntheticCocoDataset(data_root=root, ann_file='annotations/val.json', test_mode=True,
+                         data_prefix=dict(img=''), generate=params, pipeline=[])
+    assert not any('generated with' in n for n in notes)  # the same parameters: no note
     stamp = osp.getmtime(osp.join(root, 'annotations', 'train.json'))
     SyntheticCocoDataset(data_root=root, ann_file='annotations/val.json', test_mode=True,
                          data_prefix=dict(img=''), generate=dict(params, num_train=50),

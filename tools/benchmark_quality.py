@@ -101,11 +101,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
     # Trained when the first run that needs it starts (beside runs that do not), or not at all
     # when every run that needs it is recorded.
-    teacher_ckpt = teacher_checkpoint(args.work_dir, threads)
+    teacher_ckpt = teacher_checkpoint(args.work_dir)
     teacher_dir = osp.dirname(teacher_ckpt)
 
     def train_teacher():
-        return ensure_teacher(args.work_dir, threads)
+        return ensure_teacher(args.work_dir)
 
     def run_all(jobs):
         """``{(variant, seed, scale): run directory}`` of every job, ``jobs`` at a time."""

@@ -4,28 +4,49 @@ import argparse
 import time
 from typing import List, Optional
 
+from mmengine.config import Config
+
 from ktan_det.datasets import generate_dataset
+
+# The flags' defaults, without --config.
+DEFAULTS = dict(num_train=1000, num_val=200, num_test=0, seed=0, image_size=160)
+FLAGS = dict(num_train='--train', num_val='--val', num_test='--test', seed='--seed',
+             image_size='--image-size')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True, help='output directory (new or empty)')
-    parser.add_argument('--train', type=int, default=1000, help='training images')
-    parser.add_argument('--val', type=int, default=200, help='validation images')
-    parser.add_argument('--test', type=int, default=0, help='test images (0: no test split)')
-    parser.add_argument('--seed', type=int, default=0, help='seed (same seed, same files)')
-    parser.add_argument('--image-size', type=int, default=160, help='image side in pixels')
+    parser.add_argument('--config', help="take every parameter (sizes, seed, scene) from this "
+                        "config's `synthetic` (e.g. configs/synthetic/_base_/"
+                        "synthetic_detection.py); the flags below override them")
+    parser.add_argument('--train', type=int, help=f'training images ({DEFAULTS["num_train"]})')
+    parser.add_argument('--val', type=int, help=f'validation images ({DEFAULTS["num_val"]})')
+    parser.add_argument('--test', type=int, help='test images (0: no test split, the default)')
+    parser.add_argument('--seed', type=int, help='seed (same seed, same files; 0)')
+    parser.add_argument('--image-size', type=int,
+                        help=f'image side in pixels ({DEFAULTS["image_size"]})')
     return parser.parse_args(argv)
+
+
+def dataset_params(args: argparse.Namespace) -> dict:
+    """The arguments of :func:`generate_dataset`: the config's, else the defaults, each
+    overridden by its flag when given."""
+    params = dict(Config.fromfile(args.config).synthetic) if args.config else dict(DEFAULTS)
+    for key, flag in FLAGS.items():
+        value = getattr(args, flag[2:].replace('-', '_'))
+        if value is not None:
+            params[key] = value
+    return params
 
 
 def main(argv: Optional[List[str]] = None) -> str:
     args = parse_args(argv)
+    params = dataset_params(args)
     start = time.time()
-    out = generate_dataset(args.out, num_train=args.train, num_val=args.val,
-                           num_test=args.test, seed=args.seed,
-                           image_size=args.image_size)
-    print(f'{args.train} train, {args.val} val and {args.test} test images written to {out} in '
-          f'{time.time() - start:.1f} s')
+    out = generate_dataset(args.out, **params)
+    print(f'{params["num_train"]} train, {params["num_val"]} val and {params.get("num_test", 0)} '
+          f'test images written to {out} in {time.time() - start:.1f} s')
     return out
 
 

@@ -6,6 +6,10 @@ distractor clutter, textured backgrounds and sensor noise. Two pairs of classes 
 texture (``disk``/``checkered_disk``, ``square``/``striped_square``), which small objects make hard:
 that is where a big teacher pulls ahead of a small student.
 
+How crowded and how hard a scene is (objects per image, their sizes, distractors, noise, whether
+objects may be cut by the image border) is set by a ``scene`` (:data:`DEFAULT_SCENE`, which all
+data sets generated before it existed use).
+
 Each image is drawn from its own random generator seeded by ``(seed, split, index)``, so a split
 is the same for a seed whatever its size or the order images are drawn in. Boxes are computed from
 the visible pixels of each object after occlusion (exact, no anti-aliasing); objects less than
@@ -15,7 +19,7 @@ import json
 import os
 import os.path as osp
 import shutil
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -26,9 +30,34 @@ CLASSES = ('disk', 'ring', 'square', 'triangle', 'star', 'cross',
 SPLITS = ('train', 'val', 'test')
 MIN_VISIBLE_FRACTION = 1 / 3
 MIN_BOX_SIDE = 4
-# Share of objects drawn at each COCO size: small < 32^2 <= medium < 96^2 <= large (box area).
-SIZE_CLASS_PROBS = {'small': 0.4, 'medium': 0.45, 'large': 0.15}
 PARAMS_FILE = 'synthetic.json'
+# What a scene holds. Ranges are inclusive; ``sizes`` is the share of objects drawn at each COCO
+# size (small < 32^2 <= medium < 96^2 <= large, box area); with ``inside`` every object's
+# unrotated box lies within the image, otherwise the border may cut objects.
+DEFAULT_SCENE = dict(objects=(1, 6), clutter=(3, 11), noise=(3.0, 12.0),
+                     sizes=dict(small=0.4, medium=0.45, large=0.15), inside=False)
+
+
+def resolve_scene(scene: Optional[Dict] = None) -> Dict:
+    """:data:`DEFAULT_SCENE` updated by ``scene``, checked: a clear error for unknown keys or
+    values out of range."""
+    scene = dict(scene or {})
+    unknown = set(scene) - set(DEFAULT_SCENE)
+    if unknown:
+        raise KeyError(f'synthetic scene: unknown keys {sorted(unknown)}; expected some of '
+                       f'{sorted(DEFAULT_SCENE)}')
+    resolved = dict(DEFAULT_SCENE, **scene)
+    for key, least in (('objects', 1), ('clutter', 0), ('noise', 0)):
+        low, high = resolved[key]
+        if not least <= low <= high:
+            raise ValueError(f'synthetic scene: {key}={list(resolved[key])} must be a range '
+                             f'[low, high] with {least} <= low <= high')
+    sizes = resolved['sizes']
+    if set(sizes) != set(DEFAULT_SCENE['sizes']) or min(sizes.values()) < 0 or \
+            abs(sum(sizes.values()) - 1) > 1e-6:
+        raise ValueError(f'synthetic scene: sizes={sizes} must give each of small, medium and '
+                         'large a share, the shares summing to 1')
+    return resolved
 
 
 def _low_frequency_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -105,9 +134,10 @@ def _object_texture(cls: str, rng: np.random.Generator, canvas: int, side: float
     return np.where(pattern[..., None], color_b + shade * 50, solid)
 
 
-def _object_size(rng: np.random.Generator, image_size: int) -> Tuple[float, float]:
+def _object_size(rng: np.random.Generator, image_size: int,
+                 sizes: Dict[str, float]) -> Tuple[float, float]:
     """Half width and height for an object of a randomly chosen COCO size class."""
-    size_class = rng.choice(list(SIZE_CLASS_PROBS), p=list(SIZE_CLASS_PROBS.values()))
+    size_class = rng.choice(list(sizes), p=list(sizes.values()))
     low, high = {'small': (10, 28), 'medium': (36, 88),
                  'large': (100, max(101, int(image_size * 0.9)))}[size_class]
     side = rng.uniform(low, high)
@@ -139,8 +169,8 @@ def _draw_clutter(rng: np.random.Generator, image: np.ndarray, count: int) -> No
             cv2.ellipse(image, c, axes, 0, start, start + float(rng.uniform(60, 200)), color, 1)
 
 
-def render_image(seed: int, split: str, index: int,
-                 image_size: int = 160) -> Tuple[np.ndarray, List[Dict]]:
+def render_image(seed: int, split: str, index: int, image_size: int = 160,
+                 scene: Optional[Dict] = None) -> Tuple[np.ndarray, List[Dict]]:
     """Draw one image and its annotations.
 
     Args:
@@ -148,30 +178,36 @@ def render_image(seed: int, split: str, index: int,
         split: ``'train'``, ``'val'`` or ``'test'``; the splits draw from independent streams.
         index: Image index within the split.
         image_size: Side of the square image in pixels.
+        scene: What the scene holds (:data:`DEFAULT_SCENE`, updated by these keys).
 
     Returns:
         The BGR uint8 image and a list of ``dict(category_id, bbox=[x, y, w, h], area)``
         with 0-based ``category_id`` into :data:`CLASSES`.
     """
-    image, annotations, _ = render_image_with_masks(seed, split, index, image_size)
+    image, annotations, _ = render_image_with_masks(seed, split, index, image_size, scene)
     return image, annotations
 
 
-def render_image_with_masks(seed: int, split: str, index: int, image_size: int = 160
+def render_image_with_masks(seed: int, split: str, index: int, image_size: int = 160,
+                            scene: Optional[Dict] = None
                             ) -> Tuple[np.ndarray, List[Dict], List[Tuple[np.ndarray, int]]]:
     """:func:`render_image`, plus per annotation its visible mask (image-sized, bool) and the
     pixel area of the whole object (for checking the boxes)."""
+    scene = resolve_scene(scene)
     rng = np.random.default_rng([seed, SPLITS.index(split), index])
     pad = image_size // 2
     canvas = image_size + 2 * pad
     image = _background(rng, image_size)
-    _draw_clutter(rng, image, int(rng.integers(3, 12)))
+    _draw_clutter(rng, image, int(rng.integers(scene['clutter'][0], scene['clutter'][1] + 1)))
 
     objects = []
-    for _ in range(int(rng.integers(1, 7))):
+    for _ in range(int(rng.integers(scene['objects'][0], scene['objects'][1] + 1))):
         cls = CLASSES[rng.integers(len(CLASSES))]
-        half_w, half_h = np.minimum(_object_size(rng, image_size), pad)
-        center = rng.uniform(0, image_size, 2)
+        half_w, half_h = np.minimum(_object_size(rng, image_size, scene['sizes']), pad)
+        if scene['inside']:
+            center = rng.uniform([half_w, half_h], [image_size - half_w, image_size - half_h])
+        else:
+            center = rng.uniform(0, image_size, 2)
         mask = _object_mask(cls, rng, canvas, pad, center, half_w, half_h)
         texture = _object_texture(cls, rng, canvas, 2 * min(half_w, half_h))
         objects.append((cls, mask, texture))
@@ -207,15 +243,16 @@ def render_image_with_masks(seed: int, split: str, index: int, image_size: int =
 
     line_color = rng.uniform(0, 255, 3).astype(np.float32)
     image[front_lines[crop].astype(bool)] = line_color
-    image += rng.normal(0, rng.uniform(3, 12), image.shape).astype(np.float32)
+    image += rng.normal(0, rng.uniform(*scene['noise']), image.shape).astype(np.float32)
     return np.clip(image, 0, 255).astype(np.uint8), annotations[::-1], masks[::-1]
 
 
-def _coco_split(seed: int, split: str, num_images: int, image_size: int, out_dir: str) -> Dict:
+def _coco_split(seed: int, split: str, num_images: int, image_size: int, scene: Dict,
+                out_dir: str) -> Dict:
     os.makedirs(osp.join(out_dir, split), exist_ok=True)
     images, annotations = [], []
     for index in range(num_images):
-        image, anns = render_image(seed, split, index, image_size)
+        image, anns = render_image(seed, split, index, image_size, scene)
         file_name = f'{split}/{index:06d}.png'
         cv2.imwrite(osp.join(out_dir, file_name), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
         images.append(dict(id=index + 1, file_name=file_name, width=image_size,
@@ -229,7 +266,8 @@ def _coco_split(seed: int, split: str, num_images: int, image_size: int, out_dir
 
 
 def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200,
-                     num_test: int = 0, seed: int = 0, image_size: int = 160) -> str:
+                     num_test: int = 0, seed: int = 0, image_size: int = 160,
+                     scene: Optional[Dict] = None) -> str:
     """Write the data set in COCO format under ``out_dir``.
 
     Layout: ``annotations/{train,val,test}.json``, ``{train,val,test}/*.png`` and
@@ -244,12 +282,17 @@ def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200,
         num_test: Number of test images (what results are reported on); 0 for none.
         seed: Seed; the same seed gives byte-identical images and annotations.
         image_size: Side of the square images in pixels.
+        scene: What the scenes hold (:data:`DEFAULT_SCENE`, updated by these keys); recorded
+            in ``synthetic.json`` when given.
 
     Returns:
         ``out_dir``.
     """
     params = dict(num_train=num_train, num_val=num_val, num_test=num_test, seed=seed,
                   image_size=image_size)
+    resolved = resolve_scene(scene)
+    if scene is not None:
+        params['scene'] = scene
     for key, least in (('num_train', 1), ('num_val', 1), ('num_test', 0), ('image_size', 64)):
         if params[key] < least:
             raise ValueError(f'synthetic data set: {key}={params[key]} is too small')
@@ -262,7 +305,8 @@ def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200,
     try:
         os.makedirs(osp.join(tmp_dir, 'annotations'))
         for split in (s for s in SPLITS if params[f'num_{s}'] > 0):
-            coco = _coco_split(seed, split, params[f'num_{split}'], image_size, tmp_dir)
+            coco = _coco_split(seed, split, params[f'num_{split}'], image_size, resolved,
+                               tmp_dir)
             with open(osp.join(tmp_dir, 'annotations', f'{split}.json'), 'w') as f:
                 json.dump(coco, f)
         with open(osp.join(tmp_dir, PARAMS_FILE), 'w') as f:

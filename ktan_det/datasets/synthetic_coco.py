@@ -26,6 +26,7 @@ def ensure_synthetic_dataset(data_root: str, **params) -> None:
         **params: Arguments of :func:`generate_dataset` other than ``out_dir``.
     """
     root = osp.abspath(data_root)
+    params = json.loads(json.dumps(params))  # as synthetic.json holds them (tuples as lists)
     params_file = osp.join(root, PARAMS_FILE)
     os.makedirs(osp.dirname(root), exist_ok=True)
     with open(root + '.lock', 'w') as lock:
@@ -50,9 +51,9 @@ class SyntheticCocoDataset(CocoDataset):
 
     Args:
         generate: Parameters of :func:`~ktan_det.datasets.synthetic.generate_dataset`
-            (``num_train``, ``num_val``, ``num_test``, ``seed``, ``image_size``); when given and
-            ``data_root`` holds no data set yet, it is generated there first. ``None`` only
-            reads.
+            (``num_train``, ``num_val``, ``num_test``, ``seed``, ``image_size``, ``scene``);
+            when given and ``data_root`` holds no data set yet, it is generated there first.
+            ``None`` only reads.
         **kwargs: Arguments of :class:`mmdet.datasets.CocoDataset`.
     """
 
