@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from ktan_det.models import DistillationSetupError
 from ktan_det.utils.scalars import scalar_logs
@@ -123,3 +124,13 @@ def test_gpu_smoke_kit_dry_run(tmp_path):
     assert list(commands) == ['float32', 'amp', 'resume', 'ddp-2gpu']
     assert '--amp' in commands['amp'] and '--resume' in commands['resume']
     assert 'ddp-2gpu' not in smoke.stage_commands('c.py', str(tmp_path), gpus=1)
+
+
+def test_make_synthetic_dataset_takes_a_configs_parameters_and_flags_override_them():
+    tool = load_tool('make_synthetic_dataset')
+    base = osp.join(osp.dirname(STUDENT_CFG), '_base_', 'synthetic_detection.py')
+    params = tool.dataset_params(tool.parse_args(['--out', 'x', '--config', base,
+                                                  '--seed', '3', '--test', '0']))
+    wanted = dict(Config.fromfile(base).synthetic, seed=3, num_test=0)
+    assert params == wanted and params['scene']['inside']
+    assert tool.dataset_params(tool.parse_args(['--out', 'x'])) == tool.DEFAULTS
