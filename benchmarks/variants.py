@@ -215,11 +215,16 @@ def variant_config(variant: str, teacher_ckpt: str, out_dir: str,
     return path, []
 
 
+def _teacher_run(work_root: str) -> Tuple[dict, str]:
+    """The teacher's identity (:func:`run_identity`, on every core) and its run directory."""
+    identity = run_identity(TEACHER_CFG, [], None)
+    return identity, osp.join(work_root, f'teacher_{identity["key"]}')
+
+
 def teacher_checkpoint(work_root: str) -> str:
     """Where :func:`ensure_teacher` keeps the teacher's weights (``teacher.pth`` in its run
     directory, named by its identity, :func:`run_identity`), trained or not yet."""
-    identity = run_identity(TEACHER_CFG, [], None)
-    return osp.join(work_root, f'teacher_{identity["key"]}', 'teacher.pth')
+    return osp.join(_teacher_run(work_root)[1], 'teacher.pth')
 
 
 def ensure_teacher(work_root: str) -> str:
@@ -227,12 +232,11 @@ def ensure_teacher(work_root: str) -> str:
     (:func:`teacher_checkpoint`). It trains on every core whatever the students do beside it,
     so that one teacher serves benchmarks run with any number of jobs. Safe to call from
     several threads: one trains, the others wait."""
-    lean = teacher_checkpoint(work_root)
+    identity, run_dir = _teacher_run(work_root)
+    lean = osp.join(run_dir, 'teacher.pth')
     with _TEACHER_LOCK:
         if not osp.isfile(lean):
-            run_dir = osp.dirname(lean)
-            _record(run_dir, run_identity(TEACHER_CFG, [], None), TEACHER_CFG, [],
-                    variant='teacher')
+            _record(run_dir, identity, TEACHER_CFG, [], variant='teacher')
             save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(None),
                                checkpoint_interval=RESUME_INTERVAL), lean)
     return lean

@@ -8,10 +8,8 @@ from mmengine.config import Config
 
 from ktan_det.datasets import generate_dataset
 
-# The flags' defaults, without --config.
+# The defaults of the flags, without --config.
 DEFAULTS = dict(num_train=1000, num_val=200, num_test=0, seed=0, image_size=160)
-FLAGS = dict(num_train='--train', num_val='--val', num_test='--test', seed='--seed',
-             image_size='--image-size')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -20,10 +18,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config', help="take every parameter (sizes, seed, scene) from this "
                         "config's `synthetic` (e.g. configs/synthetic/_base_/"
                         "synthetic_detection.py); the flags below override them")
-    parser.add_argument('--train', type=int, help=f'training images ({DEFAULTS["num_train"]})')
-    parser.add_argument('--val', type=int, help=f'validation images ({DEFAULTS["num_val"]})')
-    parser.add_argument('--test', type=int, help='test images (0: no test split, the default)')
-    parser.add_argument('--seed', type=int, help='seed (same seed, same files; 0)')
+    # Each flag's dest is its argument of generate_dataset.
+    parser.add_argument('--train', dest='num_train', type=int,
+                        help=f'training images ({DEFAULTS["num_train"]})')
+    parser.add_argument('--val', dest='num_val', type=int,
+                        help=f'validation images ({DEFAULTS["num_val"]})')
+    parser.add_argument('--test', dest='num_test', type=int,
+                        help=f'test images, 0 for no test split ({DEFAULTS["num_test"]})')
+    parser.add_argument('--seed', type=int,
+                        help=f'seed: same seed, same files ({DEFAULTS["seed"]})')
     parser.add_argument('--image-size', type=int,
                         help=f'image side in pixels ({DEFAULTS["image_size"]})')
     return parser.parse_args(argv)
@@ -33,10 +36,8 @@ def dataset_params(args: argparse.Namespace) -> dict:
     """The arguments of :func:`generate_dataset`: the config's, else the defaults, each
     overridden by its flag when given."""
     params = dict(Config.fromfile(args.config).synthetic) if args.config else dict(DEFAULTS)
-    for key, flag in FLAGS.items():
-        value = getattr(args, flag[2:].replace('-', '_'))
-        if value is not None:
-            params[key] = value
+    params.update({key: getattr(args, key) for key in DEFAULTS
+                   if getattr(args, key) is not None})
     return params
 
 
