@@ -86,7 +86,8 @@ param_scheduler = [
 # earlier 160-pixel benchmark: 0.039 vs 0.017 bbox mAP with SGD lr 0.02, momentum 0.9).
 optim_wrapper = dict(
     type='OptimWrapper',
-    # fused: one kernel for all parameters (a 4-image step of the student 8% faster on a CPU).
+    # fused: one kernel for all parameters (one timing, not interleaved: a 4-image student
+    # step 0.500 -> 0.461 s on one CPU thread).
     optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05, fused=True),
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=dict(max_norm=10, norm_type=2))
