@@ -90,3 +90,38 @@ def tuning_table(runs: Dict[Tuple[str, float], Dict[str, float]],
         trials = sum(m == method for m, _ in runs)
         lines.append(f'| {method} | ' + ' | '.join(cells) + f' | {trials} |')
     return '\n'.join(lines)
+
+
+def regime_checks(results: Dict[str, list], teacher: Dict[str, float], longer: str,
+                  factor: float) -> Dict[str, dict]:
+    """The quality benchmark's regime (students near their plateau, a teacher clearly ahead),
+    checked on test-split results: each check's measured value, its bound and whether it holds.
+
+    Args:
+        results: ``variant -> [metrics of each seed]``; ``'plain'`` at every seed, ``longer``
+            (the plain student trained ``factor`` times as long) at plain's first seed.
+        teacher: The teacher's metrics.
+    """
+    plain = [r['coco/bbox_mAP'] for r in results['plain']]
+    mean, spread = fmean(plain), max(plain) - min(plain)
+    gain = results[longer][0]['coco/bbox_mAP'] / plain[0] - 1
+    gap = teacher['coco/bbox_mAP'] - mean
+    return {
+        'plain at least half the teacher': dict(
+            value=mean / teacher['coco/bbox_mAP'], bound='>= 0.5',
+            holds=mean >= 0.5 * teacher['coco/bbox_mAP']),
+        f'gain of the {factor:g}x schedule (same seed)': dict(
+            value=gain, bound='< 0.10', holds=gain < 0.10),
+        'teacher-student gap over the plain seed spread': dict(
+            value=gap / spread if spread else float('inf'), bound='>= 4',
+            holds=gap >= 4 * spread, gap=gap, spread=spread, seeds=len(plain)),
+    }
+
+
+def regime_table(checks: Dict[str, dict]) -> str:
+    """Markdown: one row per regime check."""
+    lines = ['| check | measured | bound | holds? |', '|---|---|---|---|']
+    for name, check in checks.items():
+        lines.append(f'| {name} | {check["value"]:.2f} | {check["bound"]} | '
+                     f'{"yes" if check["holds"] else "no"} |')
+    return '\n'.join(lines)

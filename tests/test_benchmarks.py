@@ -13,7 +13,7 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from benchmarks import code_version, records, runs, variants
-from benchmarks.report import quality_table, summarize, tuning_table
+from benchmarks.report import quality_table, regime_checks, regime_table, summarize, tuning_table
 from benchmarks.runs import read_config
 from benchmarks.speed import build_step, fixed_batch
 from benchmarks.variants import (
@@ -30,6 +30,8 @@ from benchmarks.variants import (
     run_variant,
     variant_config,
 )
+
+from conftest import load_tool
 
 
 def _metrics(mAP):
@@ -48,6 +50,56 @@ def test_summary_gap_closed_and_spread():
     assert summary['plain']['bbox_mAP']['std'] == pytest.approx(math.sqrt(2) * 0.01)
     table = quality_table(summary, _metrics(0.31))
     assert '| ktan | 2 | 0.205 ± 0.007' in table and '48%' in table and '| yes |' in table
+
+
+def test_regime_checks_half_the_teacher_plateau_and_gap_over_spread():
+    teacher = _metrics(0.40)
+    results = {'plain': [_metrics(0.25), _metrics(0.23), _metrics(0.24)],
+               'plain-1.5x': [_metrics(0.27)]}
+    checks = regime_checks(results, teacher, 'plain-1.5x', 1.5)
+    half, plateau, gap = checks.values()
+    assert half['value'] == pytest.approx(0.6) and half['holds']
+    assert plateau['value'] == pytest.approx(0.08) and plateau['holds']  # 0.27 / 0.25, seed 0
+    assert gap['value'] == pytest.approx(8.0) and gap['holds']  # 0.16 over a 0.02 range
+    results['plain-1.5x'] = [_metrics(0.30)]
+    results['plain'][1] = _metrics(0.18)
+    _, plateau, gap = regime_checks(results, teacher, 'plain-1.5x', 1.5).values()
+    assert not plateau['holds'] and not gap['holds']  # +20%; gap 0.177 < 4 x 0.07
+    lines = regime_table(checks).splitlines()
+    assert lines[3] == '| gain of the 1.5x schedule (same seed) | 0.08 | < 0.10 | yes |'
+
+
+def test_regime_mode_runs_plain_at_every_seed_and_longer_at_the_first(tmp_path, monkeypatch):
+    tool = load_tool('benchmark_quality')
+    trained, test_mAP = [], {}
+    mAPs = {('plain', 0): 0.25, ('plain-1.5x', 0): 0.26, ('plain', 1): 0.24, ('plain', 2): 0.245}
+
+    def run_variant(variant, seed, *args):
+        trained.append((variant, seed))
+        run_dir = tmp_path / f'{variant}_seed{seed}'
+        run_dir.mkdir()
+        (run_dir / 'run.json').write_text(json.dumps({'code': 'c0de', 'key': 'k'}))
+        test_mAP[str(run_dir)] = mAPs[(variant, seed)]
+        return str(run_dir)
+
+    teacher_dir = tmp_path / 'teacher'
+    teacher_dir.mkdir()
+    (teacher_dir / 'run.json').write_text(json.dumps({'code': 'c0de', 'key': 't'}))
+    monkeypatch.setattr(tool, 'ensure_synthetic_dataset', lambda *a, **k: None)
+    monkeypatch.setattr(tool, 'run_variant', run_variant)
+    monkeypatch.setattr(tool, 'test_metrics', lambda run_dir: _metrics(test_mAP[run_dir]))
+    monkeypatch.setattr(tool, 'teacher_checkpoint', lambda work: str(teacher_dir / 'teacher.pth'))
+    monkeypatch.setattr(tool, 'ensure_teacher', lambda work: None)
+    monkeypatch.setattr(tool, 'evaluate_on_test', lambda *a: _metrics(0.40))
+    tool.main(['--regime', '--records-dir', '', '--out-dir', str(tmp_path / 'out'),
+               '--work-dir', str(tmp_path)])
+    assert trained == [('plain', 0), ('plain-1.5x', 0), ('plain', 1), ('plain', 2)]
+    result = json.loads((tmp_path / 'out' / 'regime.json').read_text())
+    assert result['variants']['plain']['seeds'] == [0, 1, 2]
+    assert result['variants']['plain-1.5x']['seeds'] == [0]
+    assert [c['holds'] for c in result['regime'].values()] == [True, True, True]
+    assert '| gain of the 1.5x schedule (same seed) | 0.04 |' in (
+        tmp_path / 'out' / 'regime.md').read_text()
 
 
 def test_tuning_table_marks_the_chosen_scale_per_method():

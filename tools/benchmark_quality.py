@@ -3,7 +3,9 @@
 spread over seeds; each run's final checkpoint, chosen before looking at either split), the
 share of the teacher-student gap closed, and whether each difference to the plain student
 exceeds the seed spread. Interrupted? Run it again: finished runs are reused, a partial one
-resumes. Writes docs/benchmarks/quality.md, quality.png and quality.json."""
+resumes. Writes docs/benchmarks/quality.md, quality.png and quality.json. With --regime, checks
+the regime instead (docs/benchmarks.md): the plain student at every seed and trained 1.5 times as
+long at the first, against the teacher; writes regime.md, regime.png and regime.json."""
 import argparse
 import datetime
 import json
@@ -12,7 +14,7 @@ import os.path as osp
 import platform
 import sys
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import matplotlib
 
@@ -24,11 +26,18 @@ from mmengine.config import Config  # noqa: E402
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from benchmarks.records import (  # noqa: E402
     RECORDS_DIR,
+    record_path,
     restore_record,
     run_val_metrics,
     save_record,
 )
-from benchmarks.report import quality_table, summarize, tuning_table  # noqa: E402
+from benchmarks.report import (  # noqa: E402
+    quality_table,
+    regime_checks,
+    regime_table,
+    summarize,
+    tuning_table,
+)
 from benchmarks.runs import REPO_ROOT, config_max_iters, evaluate_on_test  # noqa: E402
 from benchmarks.variants import (  # noqa: E402
     KTAN_EXPERIMENTS,
@@ -56,6 +65,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--variants', nargs='+', choices=CHOICES,
                         help='variants to run (plain always runs: it is the baseline)')
     parser.add_argument('--seeds', nargs='+', type=int, help='seeds (default 0 1 2)')
+    parser.add_argument('--regime', action='store_true',
+                        help='check the regime instead: plain at every seed, '
+                        f'{", ".join(LONGER_SCHEDULES)} at the first, the teacher')
     parser.add_argument('--tune', nargs='+', type=float, metavar='SCALE',
                         help=f'tuning instead: run {", ".join(TUNED)} at seed 0 with their '
                         'distillation weights multiplied by each SCALE')
@@ -70,7 +82,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--out-dir', default=osp.join(REPO_ROOT, 'docs', 'benchmarks'),
                         help='where the table and the chart go')
     parser.add_argument('--report', help='name of the table and chart files (default quality, '
-                        'or quality_quick with --quick)')
+                        'quality_quick with --quick, regime with --regime)')
     return parser.parse_args(argv)
 
 
@@ -107,49 +119,69 @@ def main(argv: Optional[List[str]] = None) -> dict:
     def train_teacher():
         return ensure_teacher(args.work_dir)
 
+    def run_and_record(variant, seed, scale):
+        """Train (or restore) a run and record it as soon as it is done, so that a session
+        stopped in the middle of a benchmark keeps every finished run."""
+        run_dir = run_variant(variant, seed, teacher_ckpt, args.work_dir, scale, threads,
+                              args.records_dir, train_teacher)
+        test_metrics(run_dir)
+        _save_records([run_dir], args.records_dir)
+        return run_dir
+
     def run_all(jobs):
-        """``{(variant, seed, scale): run directory}`` of every job, ``jobs`` at a time."""
+        """``{(variant, seed, scale): run directory}`` of every job, ``args.jobs`` at a time,
+        started in the order given."""
         with ThreadPoolExecutor(args.jobs) as pool:
-            futures = {pool.submit(run_variant, job[0], job[1], teacher_ckpt, args.work_dir,
-                                   job[2], threads, args.records_dir, train_teacher): job
-                       for job in jobs}
+            futures = {pool.submit(run_and_record, *job): job for job in jobs}
             for future in as_completed(futures):
                 if future.exception():  # say so now; the other runs go on
                     print(f'  {futures[future]} failed: {future.exception()}', flush=True)
         return {job: future.result() for future, job in futures.items()}
 
     if args.tune:  # a choice: made on the val split
+        # Evaluated on test and recorded too (a run of the main table may be one of these),
+        # never looked at for the choice.
         runs = run_all([(v, 0, scale) for v in TUNED for scale in args.tune])
-        for run_dir in runs.values():  # kept in the records (a run of the main table may be
-            test_metrics(run_dir)      # one of these), never looked at for the choice
-        _save_records(runs.values(), args.records_dir)
         table = tuning_table({(v, scale): run_val_metrics(run_dir)
                               for (v, _, scale), run_dir in runs.items()}, TUNED_WEIGHT_SCALES)
         print(table)
         _write_table(osp.join(args.out_dir, 'tuning.md'), table)
         return runs
 
-    variants = ['plain'] + [v for v in variants if v != 'plain']
-    runs = run_all([(v, s, None) for v in variants for s in seeds])
-    print('evaluating every run on the test split')
+    if args.regime:  # the plateau check needs one seed; the spread needs them all
+        longer = next(iter(LONGER_SCHEDULES))
+        jobs = [('plain', seeds[0]), (longer, seeds[0]), *(('plain', s) for s in seeds[1:])]
+    else:
+        variants = ['plain'] + [v for v in variants if v != 'plain']
+        jobs = [(v, s) for v in variants for s in seeds]
+    runs = run_all([(v, s, None) for v, s in jobs])
+    seeds_of = {}
+    for variant, seed in jobs:
+        seeds_of.setdefault(variant, []).append(seed)
     if not (args.records_dir and restore_record(teacher_dir, args.records_dir)):
         train_teacher()
     teacher = evaluate_on_test(teacher_dir, TEACHER_CFG)
-    results = {v: [test_metrics(runs[(v, s, None)]) for s in seeds] for v in variants}
-    _save_records([teacher_dir, *runs.values()], args.records_dir)
+    _save_records([teacher_dir], args.records_dir)
+    results = {v: [test_metrics(runs[(v, s, None)]) for s in vs] for v, vs in seeds_of.items()}
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
+    checks = None
+    if args.regime:
+        checks = regime_checks(results, teacher, longer, LONGER_SCHEDULES[longer])
+        table += '\n\n' + regime_table(checks)
     print(table)
-    name = args.report or ('quality_quick' if args.quick else 'quality')
+    name = args.report or ('regime' if args.regime else
+                           'quality_quick' if args.quick else 'quality')
     _write_table(osp.join(args.out_dir, f'{name}.md'), table)
     _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
-    _write_json(osp.join(args.out_dir, f'{name}.json'), variants, seeds, runs, results,
-                summary, teacher, teacher_dir, threads)
+    _write_json(osp.join(args.out_dir, f'{name}.json'), seeds_of, runs, results, summary,
+                teacher, teacher_dir, threads, checks)
     return summary
 
 
-def _write_json(path: str, variants: List[str], seeds: List[int], runs: dict, results: dict,
-                summary: dict, teacher: dict, teacher_dir: str, threads: Optional[int]) -> None:
+def _write_json(path: str, seeds_of: Dict[str, List[int]], runs: dict, results: dict,
+                summary: dict, teacher: dict, teacher_dir: str, threads: Optional[int],
+                checks: Optional[dict]) -> None:
     """The results for machines: per variant and seed its test metrics and run, the
     teacher's, and how and when they were made."""
     with open(osp.join(teacher_dir, 'run.json')) as f:
@@ -164,15 +196,20 @@ def _write_json(path: str, variants: List[str], seeds: List[int], runs: dict, re
         variants={v: dict(seeds=seeds, metrics=results[v],
                           runs=[osp.basename(runs[(v, s, None)]) for s in seeds],
                           code=run_identity_of(runs[(v, seeds[0], None)])['code'],
-                          summary=summary[v]) for v in variants})
+                          summary=summary[v]) for v, seeds in seeds_of.items()})
+    if checks is not None:
+        record['regime'] = checks
     with open(path, 'w') as f:
         json.dump(record, f, indent=2)
 
 
 def _save_records(run_dirs, records_dir: str) -> None:
+    """Record each run not recorded yet (a record of the same name is the same run, and one
+    restored from its record has no training log to record again)."""
     if records_dir:
         for run_dir in run_dirs:
-            save_record(run_dir, records_dir)
+            if not osp.isfile(record_path(run_dir, records_dir)):
+                save_record(run_dir, records_dir)
 
 
 def run_identity_of(run_dir: str) -> dict:

@@ -1,10 +1,12 @@
-# Faster R-CNN + FPN adapted to train from scratch on the small synthetic images: group norm
-# everywhere (no pretrained weights, small batches), anchors sized for 10-120 px objects, and
-# fewer proposals (150 per image) and RoI samples (64) than on COCO, which on a CPU cost time
-# without making the problem harder (a dozen objects per image at most).
+# Faster R-CNN + FPN adapted to train from scratch on the small synthetic images: batch norm in
+# the backbone and the FPN, all of it trained (no pretrained statistics to keep), anchors sized
+# for 10-120 px objects, and fewer proposals (150 per image) and RoI samples (64) than on COCO,
+# which on a CPU cost time without making the problem harder (a dozen objects per image at most).
 _base_ = 'mmdet::_base_/models/faster-rcnn_r50_fpn.py'
 
-norm_cfg = dict(type='GN', num_groups=32, requires_grad=True)
+# Batch norm learns faster from scratch here than group norm: student val bbox mAP 0.266 against
+# 0.205 after 2,000 iterations, 0.361 against 0.341 after 3,000 (seed 0, docs/benchmarks.md).
+norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     backbone=dict(frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False, init_cfg=None),
     neck=dict(norm_cfg=norm_cfg),
