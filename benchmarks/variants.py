@@ -71,6 +71,23 @@ KTAN_EXPERIMENTS = {
     # ... and the soft labels' gradient mostly repeats the detection loss's (cosine 0.7), which
     # a higher temperature, softening the teacher's distributions, may change.
     'ktan-soft-t4': ['model.loss_soft.temperature=4.0'],
+    # Full KTAN without one of its distinctive parts: what each adds beyond the others.
+    'ktan-no-adv': NO_ADV_OPTIONS,
+    'ktan-no-soft': NO_SOFT_OPTIONS,
+    # Discriminators that see something else than the raw maps (docs/guide.md#discriminator):
+    # only the maps' local spatial correlation, ...
+    'ktan-adv-affinity': ['model.discriminator.view=affinity'],
+    # ... the candidate beside the T2S(teacher) map of the same image, ...
+    'ktan-adv-conditional': ['model.discriminator.view=conditional'],
+    # ... object regions mostly (patches overlapping a box weigh 4 times the others), ...
+    'ktan-adv-objects': ['model.loss_adv.fg_weight=4.0'],
+    # ... and the raw maps with a spectrally normalised discriminator (a stabiliser).
+    'ktan-adv-sn': ['model.discriminator.spectral_norm=True'],
+    # Soft labels where the teacher knows what the student does not: at its own 32 best
+    # proposals of each image rather than at the student's RoIs, ...
+    'ktan-soft-teacher-rois': ['model.train_cfg.soft_rois=teacher'],
+    # ... and on the RPN's objectness at every anchor besides the RoIs.
+    'ktan-soft-objectness': ['model.train_cfg.soft_objectness=1.0'],
 }
 EXPERIMENT_CONFIGS = {
     'ktan-disc-student-lr': osp.join(SYNTHETIC,

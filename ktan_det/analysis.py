@@ -32,7 +32,7 @@ def loss_gradients(distiller: nn.Module, data: dict) -> Dict[str, Tensor]:
     losses, record = distiller.student_forward(inputs, data_samples)
     terms = dict(detection=distiller.parse_losses(losses)[0])
     stage = distiller.schedule.steady_stage()
-    targets = distiller.teacher_targets(stage, inputs, record)
+    targets = distiller.teacher_targets(stage, inputs, data_samples, record)
     distilled = distiller.ktan_losses(stage, inputs, data_samples, targets, record)
     terms.update({name[len('loss_'):]: loss for name, loss in distilled.items()})
     grads = {}

@@ -101,6 +101,11 @@ def test_counts_below_one(cfg, key):
     _fails(cfg, rf'train_cfg.{key}=0 must be >= 1')
 
 
+def test_unknown_soft_label_rois(cfg):
+    cfg.model.train_cfg.soft_rois = 'proposals'
+    _fails(cfg, r"train_cfg.soft_rois='proposals' must be one of \('student', 'teacher'\)")
+
+
 def test_necks_with_different_strides_fail_at_the_first_step(cfg, tiny_teacher_ckpt):
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper

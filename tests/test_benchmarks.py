@@ -112,6 +112,13 @@ def test_tuning_table_marks_the_chosen_scale_per_method():
     assert lines[3] == '| pkd |  | 0.051 | **0.055** | 2 |'
 
 
+def test_design_experiments_build(tmp_path):
+    for variant in KTAN_EXPERIMENTS:
+        if variant.startswith(('ktan-adv-', 'ktan-soft-teacher', 'ktan-soft-objectness')):
+            config, options = variant_config(variant, None, str(tmp_path))
+            MODELS.build(read_config(config, [*options, 'model.teacher_ckpt=None']).model)
+
+
 @pytest.fixture(scope='module')
 def student():
     return read_config(STUDENT_CFG)

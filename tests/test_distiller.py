@@ -92,7 +92,12 @@ def test_tgn_stage_trains_t2s_then_freezes_it(ktan_cfg):
     assert not any(k.startswith('tgn_') for k in logs)
 
 
-def test_updates_do_not_leak_between_student_and_discriminator(ktan_cfg):
+@pytest.mark.parametrize('adv_design', [
+    {}, dict(view='affinity'), dict(view='conditional', fg_weight=3.0)])
+def test_updates_do_not_leak_between_student_and_discriminator(ktan_cfg, adv_design):
+    if 'view' in adv_design:
+        ktan_cfg.model.discriminator.view = adv_design['view']
+    ktan_cfg.model.loss_adv.fg_weight = adv_design.get('fg_weight', 1.0)
     model, optim = _build(ktan_cfg)
     model.train()
     batch = tiny_batch(ktan_cfg)
@@ -152,7 +157,8 @@ def _phases_1_and_2(model, batch):
     inputs, data_samples = data['inputs'], data['data_samples']
     losses, record = model.student_forward(inputs, data_samples)
     stage = model.schedule.steady_stage()
-    return inputs, data_samples, stage, record, model.teacher_targets(stage, inputs, record)
+    return inputs, data_samples, stage, record, model.teacher_targets(stage, inputs, data_samples,
+                                                                      record)
 
 
 def test_soft_labels_compare_the_rois_the_student_sampled(ktan_cfg):
@@ -186,6 +192,56 @@ def test_soft_labels_on_a_random_subset_of_the_rois(ktan_cfg):
     assert loss_soft.requires_grad  # still attached to the student's graph
     torch.testing.assert_close(loss_soft, model.loss_soft(record.cls_scores[keep],
                                                           targets.cls_scores))
+
+
+def test_soft_labels_at_the_teachers_best_proposals(ktan_cfg):
+    ktan_cfg.model.train_cfg.update(soft_rois='teacher', soft_rois_per_img=4)
+    model, _ = _build(ktan_cfg)
+    model.train()
+    inputs, data_samples, stage, record, targets = _phases_1_and_2(model, tiny_batch(ktan_cfg))
+    feats = list(model.teacher.extract_feat(inputs))
+    proposals = model.teacher.rpn_head.predict(feats, data_samples, rescale=False)
+    assert targets.samples is None and targets.rois.shape == (8, 5)  # 4 per image
+    for i, image_proposals in enumerate(proposals):  # each image's 4 best, best first
+        torch.testing.assert_close(targets.rois[targets.rois[:, 0] == i, 1:],
+                                   image_proposals.bboxes[:4])
+        assert image_proposals.scores[:4].tolist() == sorted(image_proposals.scores[:4].tolist(),
+                                                             reverse=True)
+    torch.testing.assert_close(targets.cls_scores, model.teacher.roi_head._bbox_forward(
+        feats, targets.rois)['cls_score'])
+    loss_soft = model.ktan_losses(stage, inputs, data_samples, targets, record)['loss_soft']
+    student_scores = model.student.roi_head._bbox_forward(record.neck_feats,
+                                                          targets.rois)['cls_score']
+    torch.testing.assert_close(loss_soft, model.loss_soft(student_scores, targets.cls_scores))
+    grads = torch.autograd.grad(loss_soft, list(model.student.roi_head.parameters()),
+                                allow_unused=True)
+    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+
+
+def test_soft_objectness_compares_the_rpns_at_every_anchor(ktan_cfg):
+    ktan_cfg.model.train_cfg.soft_objectness = 0.5
+    model, _ = _build(ktan_cfg)
+    model.train()
+    inputs, data_samples, stage, record, targets = _phases_1_and_2(model, tiny_batch(ktan_cfg))
+    feats = list(model.teacher.extract_feat(inputs))
+    teacher_maps = model.teacher.rpn_head(feats)[0]
+    assert [m.shape for m in record.objectness] == [m.shape for m in teacher_maps]
+    anchors = sum(m.numel() for m in teacher_maps)
+    assert targets.objectness.shape == (anchors, 1)
+    # Image 0, level 0, first position: its anchors are the first rows, in anchor order.
+    num_anchors = teacher_maps[0].shape[1]
+    torch.testing.assert_close(targets.objectness[:num_anchors, 0], teacher_maps[0][0, :, 0, 0])
+    loss_soft = model.ktan_losses(stage, inputs, data_samples, targets, record)['loss_soft']
+    rois_term = model.loss_soft(record.cls_scores, targets.cls_scores)
+    objectness_term = model.loss_soft(
+        torch.cat([m.permute(0, 2, 3, 1).reshape(-1, 1) for m in record.objectness]),
+        targets.objectness, 'sigmoid')
+    torch.testing.assert_close(loss_soft, rois_term + 0.5 * objectness_term)
+    assert objectness_term > 0
+    rpn = model.student.rpn_head
+    grads = torch.autograd.grad(objectness_term, [*rpn.rpn_conv.parameters(),
+                                                  *rpn.rpn_cls.parameters()])
+    assert all(g.abs().sum() > 0 for g in grads)
 
 
 def test_recording_and_the_tgn_round_trip_hook_nothing_outside_their_step(ktan_cfg):

@@ -74,6 +74,22 @@ def test_gan_loss_forms(gan_type, disc, gen):
     assert probability.tolist() == pytest.approx([0.0, 1.0], abs=1e-2)
 
 
+def test_gan_losses_weight_object_patches_by_fg_weight():
+    loss = AdversarialLoss(gan_type='lsgan', loss_weight=1.0, fg_weight=3.0)
+    # Two patches: one inside a box (fake logit 0, real 1: both right) and one outside
+    # (fake logit 1, real 0: both wrong, loss 1 each).
+    real, fake = [torch.tensor([[[[1.0, 0.0]]]])], [torch.tensor([[[[0.0, 1.0]]]])]
+    weights = loss.patch_weights([torch.tensor([[[True, False]]])])
+    assert weights[0].tolist() == [[[[3.0, 1.0]]]]
+    assert loss.discriminator_loss(real, fake, weights).item() == pytest.approx(
+        0.5 * (1 / 4 + 1 / 4))
+    assert loss.generator_loss(fake, weights).item() == pytest.approx((3 * 1 + 0) / 4)
+    assert loss.generator_loss(fake).item() == pytest.approx(0.5)  # unweighted: the mean
+    assert AdversarialLoss(fg_weight=1.0).patch_weights([torch.ones(1, 1, 2)]) is None
+    with pytest.raises(ValueError, match='fg_weight'):
+        AdversarialLoss(fg_weight=0)
+
+
 def test_soft_label_softmax_kl_known_value():
     t = 2.0
     teacher = torch.tensor([[2.0, 0.0]])

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from ktan_det.models import PatchDiscriminator, T2SAdapters
+from ktan_det.models.discriminator import local_affinity
 
 
 def test_t2s_maps_teacher_width_to_student_width_and_back():
@@ -52,6 +53,50 @@ def test_discriminator_patches_see_local_structure():
     feat[..., 0:4, 0:4] = 5.0  # a change in one corner moves only nearby patches
     changed = (disc([feat])[0] - base).abs()[0, 0] > 1e-6
     assert changed[0, 0] and not changed[-1, -1]
+
+
+def test_local_affinity_is_the_cosine_similarity_with_each_neighbour():
+    # One row of three positions: two alike, the third orthogonal to them.
+    feat = torch.tensor([[[[1.0, 2.0, 0.0]], [[0.0, 0.0, 3.0]]]])  # (1, 2, 1, 3)
+    affinity = local_affinity(feat)
+    assert affinity.shape == (1, 8, 1, 3)
+    # Neighbours in raster order without the centre: index 3 is the left one, 4 the right.
+    assert affinity[0, :, 0, 1].tolist() == pytest.approx([0, 0, 0, 1, 0, 0, 0, 0])
+    assert affinity[0, :, 0, 0].tolist() == pytest.approx([0, 0, 0, 0, 1, 0, 0, 0])
+    # Blind to the channels' scale and order.
+    torch.testing.assert_close(local_affinity(feat[:, [1, 0]] * torch.tensor([5.0, 0.1])[
+        None, :, None, None]), affinity)
+    assert local_affinity(torch.randn(2, 4, 6, 6), kernel_size=5, dilation=2).shape == (
+        2, 24, 6, 6)
+
+
+@pytest.mark.parametrize('view', ['affinity', 'conditional'])
+def test_discriminator_views(view):
+    disc = PatchDiscriminator(in_channels=16, num_levels=2, base_channels=8, view=view)
+    feats = [torch.randn(2, 16, 16, 16), torch.randn(2, 16, 8, 8)]
+    conditions = [torch.randn_like(f) for f in feats] if view == 'conditional' else None
+    assert [tuple(m.shape) for m in disc(feats, conditions)] == [(2, 1, 4, 4), (2, 1, 2, 2)]
+    assert disc.nets[0][0].conv.in_channels == (8 if view == 'affinity' else 32)
+    with pytest.raises(ValueError, match='conditions'):
+        disc(feats, None if conditions else feats)
+    if view == 'conditional':  # the verdict depends on the condition
+        other = [torch.randn_like(f) for f in feats]
+        assert not torch.equal(disc(feats, conditions)[0], disc(feats, other)[0])
+    with pytest.raises(ValueError, match='view'):
+        PatchDiscriminator(16, 1, view='pixels')
+
+
+def test_spectral_norm_bounds_every_convs_largest_singular_value():
+    torch.manual_seed(0)
+    disc = PatchDiscriminator(in_channels=8, num_levels=1, base_channels=8, spectral_norm=True,
+                              init_cfg=None)
+    convs = [m for m in disc.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 3
+    for _ in range(20):  # power iterations, one per training forward
+        disc([torch.randn(2, 8, 16, 16)])
+    for conv in convs:
+        sigma = float(torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2))
+        assert sigma == pytest.approx(1.0, abs=0.05)
 
 
 def test_pca_initialisation_makes_the_round_trip_nearly_lossless():

@@ -1,4 +1,6 @@
 """Soft labels: the student's class distribution follows the teacher's, at a temperature."""
+from typing import Optional
+
 import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
@@ -34,11 +36,14 @@ class SoftLabelLoss(nn.Module):
         self.score_type = score_type
         self.loss_weight = loss_weight
 
-    def forward(self, student_logits: Tensor, teacher_logits: Tensor) -> Tensor:
+    def forward(self, student_logits: Tensor, teacher_logits: Tensor,
+                score_type: Optional[str] = None) -> Tensor:
         """Loss for logits of shape (num_samples, num_classes).
 
         softmax: mean over samples of KL(p_t || p_s). sigmoid: mean over samples of the sum over
-        classes of the binary KL. Teacher logits are detached here.
+        classes of the binary KL. ``score_type`` overrides the loss's own (a two-stage
+        distiller compares its RPN's sigmoid objectness with it too). Teacher logits are
+        detached here.
         """
         if student_logits.shape != teacher_logits.shape:
             raise ValueError(f'SoftLabelLoss: student logits {tuple(student_logits.shape)} vs '
@@ -46,7 +51,7 @@ class SoftLabelLoss(nn.Module):
         t = self.temperature
         # float32 under autocast too (the sigmoid path's ops would otherwise run in half).
         student_logits, teacher_logits = student_logits.float(), teacher_logits.detach().float()
-        if self.score_type == 'softmax':
+        if (score_type or self.score_type) == 'softmax':
             kl = F.kl_div(F.log_softmax(student_logits / t, dim=-1),
                           F.log_softmax(teacher_logits / t, dim=-1),
                           reduction='none', log_target=True).sum(-1)

@@ -1,7 +1,9 @@
 """Patch discriminator: tells T2S(teacher) feature maps from student feature maps, per patch."""
 from typing import List, Optional, Sequence
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
@@ -11,7 +13,7 @@ from ..losses import standardize
 
 
 def _patch_net(in_channels: int, base_channels: int, num_convs: int,
-               norm_cfg: Optional[dict]) -> nn.Sequential:
+               norm_cfg: Optional[dict], spectral_norm: bool) -> nn.Sequential:
     layers, channels = [], in_channels
     for i in range(num_convs):
         out = base_channels * 2**i
@@ -21,9 +23,30 @@ def _patch_net(in_channels: int, base_channels: int, num_convs: int,
                                  act_cfg=dict(type='LeakyReLU', negative_slope=0.2)))
         channels = out
     layers.append(nn.Conv2d(channels, 1, 3, padding=1))
-    return nn.Sequential(*layers)
+    net = nn.Sequential(*layers)
+    if spectral_norm:
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.utils.parametrizations.spectral_norm(module)
+    return net
 
 
+def local_affinity(feat: Tensor, kernel_size: int = 3, dilation: int = 1) -> Tensor:
+    """Cosine similarity of each position's feature vector with each of its neighbours in a
+    ``kernel_size`` x ``kernel_size`` window (``dilation`` apart), as (N, k*k - 1, H, W): the
+    map's local spatial correlation, blind to its channels' scale and order. Positions past
+    the border count as zero vectors (similarity 0)."""
+    n, c, h, w = feat.shape
+    unit = F.normalize(feat.float(), dim=1)
+    pad = dilation * (kernel_size // 2)
+    neighbours = F.unfold(unit, kernel_size, dilation=dilation, padding=pad).view(
+        n, c, kernel_size * kernel_size, h, w)
+    similarity = (unit[:, :, None] * neighbours).sum(1)
+    centre = kernel_size * kernel_size // 2  # always 1: dropped
+    return torch.cat([similarity[:, :centre], similarity[:, centre + 1:]], dim=1)
+
+
+VIEWS = ('maps', 'affinity', 'conditional')
 DEFAULT_NORM_CFG = dict(type='GN', num_groups=8)
 DEFAULT_INIT_CFG = dict(type='Normal', layer='Conv2d', std=0.02)
 
@@ -48,26 +71,72 @@ class PatchDiscriminator(BaseModule):
         input_norm: Standardise each map before judging it (``'channel'`` or ``'level'``, as
             :func:`~ktan_det.losses.standardize`), so that the discriminator judges spatial
             structure rather than a scale difference the student cannot easily close.
+        view: What the discriminator judges of each map (ktan-det's options):
+            ``'maps'`` the (standardised) map itself; ``'affinity'`` only its local spatial
+            correlation (:func:`local_affinity`, ``affinity_kernel`` and
+            ``affinity_dilation``), so that a student is judged on how its positions relate,
+            not on its channels; ``'conditional'`` the map beside a condition, the T2S(teacher)
+            map of the same image (:meth:`forward`'s ``conditions``), so that it judges
+            whether the map fits that image rather than whether it looks like teacher maps
+            in general.
+        spectral_norm: Spectral normalisation of every conv (ktan-det's option), a stabiliser
+            that bounds how sharply the discriminator's verdict can change with its input, so
+            its gradient on the student stays smooth. Its convs keep PyTorch's default
+            initialisation (MMEngine's initialisers cannot reach parametrised weights; the
+            normalisation rescales them anyway), so ``init_cfg`` is not used.
         init_cfg: MMEngine initialisation config.
     """
 
     def __init__(self, in_channels: int, num_levels: int, base_channels: int = 64,
                  num_convs: int = 2, shared: bool = True,
                  norm_cfg: Optional[dict] = DEFAULT_NORM_CFG,
-                 input_norm: Optional[str] = None,
-                 init_cfg: Optional[dict] = DEFAULT_INIT_CFG):
-        super().__init__(init_cfg=init_cfg)
+                 input_norm: Optional[str] = None, view: str = 'maps',
+                 affinity_kernel: int = 3, affinity_dilation: int = 1,
+                 spectral_norm: bool = False, init_cfg: Optional[dict] = DEFAULT_INIT_CFG):
+        super().__init__(init_cfg=None if spectral_norm else init_cfg)
+        if view not in VIEWS:
+            raise ValueError(f'PatchDiscriminator: view={view!r}, expected one of {VIEWS}')
+        if affinity_kernel < 3 or affinity_kernel % 2 == 0:
+            raise ValueError(f'PatchDiscriminator: affinity_kernel={affinity_kernel} must be '
+                             'odd and at least 3')
         self.num_levels = num_levels
         self.shared = shared
         self.input_norm = input_norm
+        self.view = view
+        self.affinity_kernel = affinity_kernel
+        self.affinity_dilation = affinity_dilation
+        judged = dict(maps=in_channels, affinity=affinity_kernel**2 - 1,
+                      conditional=2 * in_channels)[view]
         self.nets = nn.ModuleList(
-            _patch_net(in_channels, base_channels, num_convs, norm_cfg)
+            _patch_net(judged, base_channels, num_convs, norm_cfg, spectral_norm)
             for _ in range(1 if shared else num_levels))
 
-    def forward(self, feats: Sequence[Tensor]) -> List[Tensor]:
-        """Logit maps (N, 1, h, w), one per input level."""
+    @property
+    def conditional(self) -> bool:
+        return self.view == 'conditional'
+
+    def forward(self, feats: Sequence[Tensor],
+                conditions: Optional[Sequence[Tensor]] = None) -> List[Tensor]:
+        """Logit maps (N, 1, h, w), one per input level.
+
+        Args:
+            feats: The judged maps, (N, C, H, W) per level.
+            conditions: With ``view='conditional'``, the map each judged map is judged beside,
+                of the same shape (T2S of the teacher's map of the same image).
+        """
         if len(feats) != self.num_levels:
             raise ValueError(f'PatchDiscriminator: built for {self.num_levels} levels, '
                              f'got {len(feats)}')
-        return [self.nets[0 if self.shared else i](standardize(feat, self.input_norm))
+        if self.conditional != (conditions is not None):
+            raise ValueError("PatchDiscriminator: conditions are given exactly when "
+                             f"view='conditional' (view={self.view!r})")
+        return [self.nets[0 if self.shared else i](self._view(feat, conditions, i))
                 for i, feat in enumerate(feats)]
+
+    def _view(self, feat: Tensor, conditions: Optional[Sequence[Tensor]], level: int) -> Tensor:
+        if self.view == 'affinity':
+            return local_affinity(feat, self.affinity_kernel, self.affinity_dilation)
+        feat = standardize(feat, self.input_norm)
+        if self.view == 'conditional':
+            return torch.cat([standardize(conditions[level], self.input_norm), feat], dim=1)
+        return feat

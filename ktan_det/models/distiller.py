@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
@@ -42,6 +43,8 @@ DEFAULTS = dict(discriminator=dict(type='PatchDiscriminator'),
                 loss_imitation=dict(type='FeatureImitationLoss'),
                 loss_adv=dict(type='AdversarialLoss'),
                 loss_soft=dict(type='SoftLabelLoss'))
+# Where two-stage soft labels are compared (train_cfg.soft_rois).
+SOFT_ROIS = ('student', 'teacher')
 # State that older checkpoints lack; loading them leaves its initial value.
 OPTIONAL_STATE = ('num_skipped_steps', 'schedule.balance')
 # What train_step logs besides the student's own losses (stale history of these is dropped).
@@ -56,14 +59,21 @@ class TeacherTargets(NamedTuple):
     Attributes:
         maps: T2S of the teacher's tapped neck maps: the imitation targets, and what the
             discriminator learns to call real.
-        cls_scores: The teacher's class logits at the student's samples (soft labels), as
+        cls_scores: The teacher's class logits at the soft labels' RoIs (or anchors), as
             (n, num_classes), or ``None`` when soft labels are off this step.
         samples: Which of the student's recorded RoIs ``cls_scores`` belong to (a random
             subset, ``train_cfg.soft_rois_per_img``), ``None`` for all of them.
+        rois: The (n, 5) RoIs the teacher chose (``train_cfg.soft_rois='teacher'``), which
+            the student then scores too; ``None`` when the soft labels are at the student's
+            own RoIs.
+        objectness: The teacher's RPN objectness logits at every anchor, as (m, 1), when
+            ``train_cfg.soft_objectness`` is on, else ``None``.
     """
     maps: List[Tensor]
     cls_scores: Optional[Tensor] = None
     samples: Optional[Tensor] = None
+    rois: Optional[Tensor] = None
+    objectness: Optional[Tensor] = None
 
 
 def _with_default(cfg: Optional[dict], default: dict) -> Optional[dict]:
@@ -139,10 +149,19 @@ class KTANDistiller(BaseModel):
             of the TGN stage); both are points of training (iterations, ``dict(epoch=E)`` or
             ``dict(fraction=F)``, see :mod:`ktan_det.models.schedule`).
             ``disc_steps`` (discriminator updates per student update),
-            ``soft_rois_per_img`` (two-stage students: soft labels on this many times the
+            ``soft_rois`` (two-stage students: where soft labels are compared, ktan-det's
+            option: ``'student'``, the RoIs the student sampled for its own box loss, or
+            ``'teacher'``, the teacher's top-scoring proposals, which the student's RoI head
+            then scores too: where the teacher sees objects and the student may not),
+            ``soft_rois_per_img`` (with ``'student'``: soft labels on this many times the
             batch size of the RoIs the student sampled, drawn at random from the whole batch
-            (about this many per image), ``None`` for all; scoring RoIs with the teacher's RoI
-            head is the costliest part of a KTAN step).
+            (about this many per image); with ``'teacher'``: the teacher's this many best
+            proposals of each image; ``None`` for all; scoring RoIs with the teacher's RoI
+            head is the costliest part of a KTAN step),
+            ``soft_objectness`` (two-stage students: the weight, relative to the RoI term's, of
+            a second soft-label term on the RPN's objectness at every anchor, a binary KL at
+            the same temperature: the teacher's sense of where objects are, at places the
+            student samples no RoI; ktan-det's option, 0 for none).
         data_preprocessor: Defaults to the student's.
         init_cfg: MMEngine initialisation config.
     """
@@ -182,7 +201,12 @@ class KTANDistiller(BaseModel):
         tgn = train_cfg.pop('tgn_iters', 0)
         adv_start = train_cfg.pop('adv_start_iter', 0)
         self.disc_steps = int(train_cfg.pop('disc_steps', 1))
+        self.soft_rois = train_cfg.pop('soft_rois', 'student')
         self.soft_rois_per_img = train_cfg.pop('soft_rois_per_img', None)
+        self.soft_objectness = float(train_cfg.pop('soft_objectness', 0.0))
+        if self.soft_rois not in SOFT_ROIS:
+            raise DistillationSetupError(
+                f'train_cfg.soft_rois={self.soft_rois!r} must be one of {SOFT_ROIS}')
         if self.soft_rois_per_img is not None and self.soft_rois_per_img < 1:
             raise DistillationSetupError(
                 f'train_cfg.soft_rois_per_img={self.soft_rois_per_img} must be >= 1 or None')
@@ -216,6 +240,13 @@ class KTANDistiller(BaseModel):
         if loss_soft:
             score_type = soft_label_score_type(self.teacher, self.student)
             self.loss_soft = MODELS.build(dict(loss_soft, score_type=score_type))
+            if self.soft_objectness and (
+                    self.teacher.rpn_head.num_base_priors != self.student.rpn_head.num_base_priors):
+                raise DistillationSetupError(
+                    'train_cfg.soft_objectness compares the RPNs anchor by anchor, but the '
+                    f'teacher has {self.teacher.rpn_head.num_base_priors} anchors per position '
+                    f'and the student {self.student.rpn_head.num_base_priors}: give them the '
+                    'same anchor_generator, or set soft_objectness=0')
         configured = dict(imitation=self.loss_imitation, adv=self.loss_adv, soft=self.loss_soft)
         self.schedule = KTANSchedule([name for name, loss in configured.items() if loss],
                                      tgn=tgn or 0, adv_start=adv_start)
@@ -297,13 +328,15 @@ class KTANDistiller(BaseModel):
             losses, record = self.student_forward(inputs, data_samples)
             if stage.tgn:
                 losses.update(self.tgn_losses(inputs, data_samples))
-            targets = self.teacher_targets(stage, inputs, record) if stage.distilling else None
+            targets = self.teacher_targets(stage, inputs, data_samples,
+                                           record) if stage.distilling else None
         disc_logs = {}
         # Under gradient accumulation, on the window's last micro-batch only: disc_steps
         # discriminator updates per student update.
         if stage.adversarial and student_wrapper.should_sync():
             disc_logs = self.discriminator_steps(targets.maps, self.tapped(record),
-                                                 optim_wrapper['discriminator'])
+                                                 optim_wrapper['discriminator'], data_samples,
+                                                 inputs.shape[-2:])
         logs = self.student_update(student_wrapper, stage, losses, inputs, data_samples,
                                    targets, record)
         logs.update(disc_logs)
@@ -341,10 +374,10 @@ class KTANDistiller(BaseModel):
         return {f'tgn_{name}': value for name, value in losses.items()}
 
     @torch.no_grad()
-    def teacher_targets(self, stage: Stage, inputs: Tensor,
+    def teacher_targets(self, stage: Stage, inputs: Tensor, data_samples: SampleList,
                         record: StudentRecord) -> TeacherTargets:
         """Phase 2: T2S of the teacher's tapped neck maps and, when soft labels are on, the
-        teacher's class logits at the student's samples."""
+        teacher's class logits at the soft labels' RoIs (or anchors)."""
         teacher_feats = list(self.teacher.extract_feat(inputs))
         tapped = [teacher_feats[i] for i in self.tap_levels]
         t2s = unwrap(self.t2s)
@@ -358,16 +391,28 @@ class KTANDistiller(BaseModel):
             class_maps = self.teacher.bbox_head(teacher_feats)[0]
             return TeacherTargets(maps, _flat_class_maps(
                 class_maps, self.teacher.bbox_head.cls_out_channels))
+        objectness = rpn_boxes = None
+        if self.soft_objectness or self.soft_rois == 'teacher':
+            objectness, rpn_boxes = self.teacher.rpn_head(teacher_feats)
+        flat_objectness = _flat_class_maps(objectness, 1) if self.soft_objectness else None
+        if self.soft_rois == 'teacher':
+            proposals = self.teacher.rpn_head.predict_by_feat(
+                objectness, rpn_boxes, batch_img_metas=[s.metainfo for s in data_samples],
+                rescale=False)
+            rois = bbox2roi([p.bboxes[:self.soft_rois_per_img] for p in proposals])
+            scores = self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
+            return TeacherTargets(maps, scores, rois=rois, objectness=flat_objectness)
         rois, samples = record.rois, None
         if self.soft_rois_per_img is not None:
             samples = torch.randperm(rois.shape[0], device=rois.device)[
                 :self.soft_rois_per_img * inputs.shape[0]]
             rois = rois[samples]
         scores = self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
-        return TeacherTargets(maps, scores, samples)
+        return TeacherTargets(maps, scores, samples, objectness=flat_objectness)
 
     def discriminator_steps(self, targets: List[Tensor], student_feats: List[Tensor],
-                            wrapper: OptimWrapper) -> Dict[str, Tensor]:
+                            wrapper: OptimWrapper, data_samples: SampleList,
+                            input_shape: Sequence[int]) -> Dict[str, Tensor]:
         """Phase 3: ``disc_steps`` discriminator updates, targets real and student maps fake
         (both detached); returns its last loss and balanced accuracy."""
         # Real and fake maps of a level go through the discriminator as one batch, in float32:
@@ -375,13 +420,18 @@ class KTANDistiller(BaseModel):
         # not autocast (under one that does, its convolutions cast them back down).
         pairs = [torch.cat([t.detach(), s.detach()]).float()
                  for t, s in zip(targets, student_feats)]
+        conditions = None
+        if unwrap(self.discriminator).conditional:  # both judged beside the target
+            conditions = [torch.cat([t.detach(), t.detach()]).float() for t in targets]
         batch = student_feats[0].shape[0]
         for _ in range(self.disc_steps):
             with wrapper.optim_context(self.discriminator):
-                logits = self.discriminator(pairs)
+                logits = self.discriminator(pairs, conditions)
                 real_logits = [lg[:batch] for lg in logits]
                 fake_logits = [lg[batch:] for lg in logits]
-                disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits)
+                disc_loss = self.loss_adv.discriminator_loss(
+                    real_logits, fake_logits,
+                    self._patch_weights(real_logits, data_samples, input_shape))
             if not self._update(wrapper, disc_loss):
                 self._count_skip(['disc_loss'])
         with torch.no_grad():
@@ -429,20 +479,37 @@ class KTANDistiller(BaseModel):
             # Frozen here so the student's adversarial term leaves no gradient on it.
             disc.requires_grad_(False)
             try:
-                fake_logits = disc(student_feats)
+                fake_logits = disc(student_feats, targets.maps if disc.conditional else None)
             finally:
                 disc.requires_grad_(True)
-            losses['loss_adv'] = scales['adv'] * self.loss_adv.generator_loss(fake_logits)
+            losses['loss_adv'] = scales['adv'] * self.loss_adv.generator_loss(
+                fake_logits, self._patch_weights(fake_logits, data_samples, inputs.shape[-2:]))
         if 'soft' in stage.distilling:
             if self.loss_soft.score_type == 'sigmoid':
                 student_scores = _flat_class_maps(record.cls_scores,
                                                   self.teacher.bbox_head.cls_out_channels)
+            elif targets.rois is not None:  # the teacher's RoIs: the student scores them too
+                student_scores = unwrap(self.student).roi_head._bbox_forward(
+                    record.neck_feats, targets.rois)['cls_score']
             else:
                 student_scores = record.cls_scores if targets.samples is None else \
                     record.cls_scores[targets.samples]
-            losses['loss_soft'] = scales['soft'] * self.loss_soft(student_scores,
-                                                                  targets.cls_scores)
+            loss_soft = self.loss_soft(student_scores, targets.cls_scores)
+            if targets.objectness is not None:
+                loss_soft = loss_soft + self.soft_objectness * self.loss_soft(
+                    _flat_class_maps(record.objectness, 1), targets.objectness, 'sigmoid')
+            losses['loss_soft'] = scales['soft'] * loss_soft
         return losses
+
+    def _patch_weights(self, logits: List[Tensor], data_samples: SampleList,
+                       input_shape: Sequence[int]) -> Optional[List[Tensor]]:
+        """The adversarial losses' weight of each of the patches ``logits`` judge, by whether
+        it overlaps a ground-truth box; ``None`` when every patch counts alike."""
+        if self.loss_adv.fg_weight == 1.0:
+            return None
+        masks = foreground_masks([s.gt_instances.bboxes for s in data_samples],
+                                 [lg.shape for lg in logits], input_shape)
+        return self.loss_adv.patch_weights(masks)
 
     def _check_can_train(self, optim_wrapper) -> None:
         self.check_teacher_loaded()

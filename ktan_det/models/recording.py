@@ -1,8 +1,9 @@
 """Record what a detector computes inside its own ``loss()``, without changing mmdet's code.
 
 Forward hooks live only for one ``with`` block: :func:`record_student` captures the student's
-neck maps and its sampled RoIs with their class scores while ``detector.loss()`` runs, so one
-student forward serves both its detection losses and the KTAN losses.
+neck maps, its RPN's objectness and its sampled RoIs with their class scores while
+``detector.loss()`` runs, so one student forward serves both its detection losses and the KTAN
+losses.
 """
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,10 +34,12 @@ class StudentRecord:
         rois: The (n, 5) RoIs its box branch scored (two-stage detectors), else ``None``.
         cls_scores: The box head's class logits for ``rois`` (two-stage), or the dense head's
             per-level class maps (single-stage).
+        objectness: The RPN's per-level objectness logit maps (two-stage), else ``None``.
     """
     neck_feats: Optional[List[Tensor]] = None
     rois: Optional[Tensor] = None
     cls_scores: Optional[object] = None
+    objectness: Optional[List[Tensor]] = None
 
 
 @contextmanager
@@ -59,11 +62,16 @@ def record_student(detector: nn.Module) -> Iterator[StudentRecord]:
     def on_dense_head(module, args, output):
         record.cls_scores = output[0]
 
+    def on_rpn_head(module, args, output):
+        record.objectness = output[0]
+
     hooks = [(detector.neck, on_neck)]
     roi_head = getattr(detector, 'roi_head', None)
     if isinstance(roi_head, StandardRoIHead):
         hooks += [(roi_head.bbox_roi_extractor, on_roi_extractor),
                   (roi_head.bbox_head, on_roi_box_head)]
+        if getattr(detector, 'rpn_head', None) is not None:
+            hooks.append((detector.rpn_head, on_rpn_head))
     elif getattr(detector, 'bbox_head', None) is not None:
         hooks.append((detector.bbox_head, on_dense_head))
     with scoped_forward_hooks(hooks):

@@ -55,9 +55,10 @@ def feature_panels(distiller: nn.Module, inputs: Tensor,
     student_feats = (student or distiller.student).extract_feat(inputs)
     student_feats = [student_feats[i] for i in levels]
     verdicts = None
-    if distiller.discriminator is not None:
+    disc = distiller.discriminator
+    if disc is not None:
         verdicts = [distiller.loss_adv.real_probability(logits)
-                    for logits in distiller.discriminator(student_feats)]
+                    for logits in disc(student_feats, targets if disc.conditional else None)]
     normalize = getattr(distiller.loss_imitation, 'normalize', None)
     panels = []
     for j, lvl in enumerate(levels):
