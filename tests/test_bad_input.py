@@ -106,6 +106,18 @@ def test_unknown_soft_label_rois(cfg):
     _fails(cfg, r"train_cfg.soft_rois='proposals' must be one of \('student', 'teacher'\)")
 
 
+def test_soft_label_options_without_effect_or_with_mismatched_rpns(cfg):
+    cfg.model.train_cfg.update(soft_rois='teacher', soft_objectness=1.0)
+    soft = cfg.model.loss_soft
+    cfg.model.loss_soft = None
+    _fails(cfg, r'train_cfg.soft_rois applies to soft labels of two-stage')
+    cfg.model.loss_soft, cfg.model.train_cfg.soft_rois = soft, 'student'
+    cfg.model.student.rpn_head.anchor_generator.ratios = [1.0]
+    _fails(cfg, r'soft_objectness compares the two RPNs anchor by anchor')
+    cfg.model.train_cfg.soft_objectness = -1.0
+    _fails(cfg, r'soft_objectness=-1.0 must be >= 0')
+
+
 def test_necks_with_different_strides_fail_at_the_first_step(cfg, tiny_teacher_ckpt):
     from mmengine.logging import MessageHub
     from mmengine.optim import build_optim_wrapper

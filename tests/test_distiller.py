@@ -93,11 +93,11 @@ def test_tgn_stage_trains_t2s_then_freezes_it(ktan_cfg):
 
 
 @pytest.mark.parametrize('adv_design', [
-    {}, dict(view='affinity'), dict(view='conditional', fg_weight=3.0)])
+    {}, dict(view='affinity', spectral_norm=True), dict(view='conditional', fg_weight=3.0)])
 def test_updates_do_not_leak_between_student_and_discriminator(ktan_cfg, adv_design):
-    if 'view' in adv_design:
-        ktan_cfg.model.discriminator.view = adv_design['view']
-    ktan_cfg.model.loss_adv.fg_weight = adv_design.get('fg_weight', 1.0)
+    adv_design = dict(adv_design)
+    ktan_cfg.model.loss_adv.fg_weight = adv_design.pop('fg_weight', 1.0)
+    ktan_cfg.model.discriminator.update(adv_design)
     model, optim = _build(ktan_cfg)
     model.train()
     batch = tiny_batch(ktan_cfg)

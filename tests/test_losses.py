@@ -108,6 +108,14 @@ def test_soft_label_sigmoid_binary_kl_known_value():
     assert loss(student, teacher).item() == pytest.approx(math.log(2), rel=1e-4)
 
 
+def test_soft_labels_of_no_samples_are_zero():
+    student = torch.zeros(0, 9, requires_grad=True)
+    loss = SoftLabelLoss()(student, torch.zeros(0, 9))
+    assert loss.item() == 0.0
+    loss.backward()
+    assert student.grad.shape == (0, 9)
+
+
 def test_soft_label_gradient_reaches_only_the_student():
     student = torch.zeros(3, 4, requires_grad=True)
     teacher = torch.randn(3, 4, requires_grad=True)

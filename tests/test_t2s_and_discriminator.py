@@ -63,27 +63,33 @@ def test_local_affinity_is_the_cosine_similarity_with_each_neighbour():
     # Neighbours in raster order without the centre: index 3 is the left one, 4 the right.
     assert affinity[0, :, 0, 1].tolist() == pytest.approx([0, 0, 0, 1, 0, 0, 0, 0])
     assert affinity[0, :, 0, 0].tolist() == pytest.approx([0, 0, 0, 0, 1, 0, 0, 0])
-    # Blind to the channels' scale and order.
-    torch.testing.assert_close(local_affinity(feat[:, [1, 0]] * torch.tensor([5.0, 0.1])[
-        None, :, None, None]), affinity)
-    assert local_affinity(torch.randn(2, 4, 6, 6), kernel_size=5, dilation=2).shape == (
-        2, 24, 6, 6)
+    # Blind to a common scale of the channels and to their order.
+    feat = torch.randn(2, 6, 5, 5)
+    torch.testing.assert_close(local_affinity(feat[:, [3, 1, 5, 0, 2, 4]] * 7.0),
+                               local_affinity(feat))
+    # Dilation 2: the first neighbour is the position 2 rows up and 2 columns left.
+    wide = local_affinity(feat, kernel_size=3, dilation=2)
+    assert wide.shape == (2, 8, 5, 5)
+    assert local_affinity(feat, kernel_size=5).shape == (2, 24, 5, 5)
+    unit = torch.nn.functional.normalize(feat, dim=1)
+    torch.testing.assert_close(wide[:, 0, 2:, 2:], (unit[..., 2:, 2:] * unit[..., :3, :3]).sum(1))
 
 
 @pytest.mark.parametrize('view', ['affinity', 'conditional'])
 def test_discriminator_views(view):
     disc = PatchDiscriminator(in_channels=16, num_levels=2, base_channels=8, view=view)
     feats = [torch.randn(2, 16, 16, 16), torch.randn(2, 16, 8, 8)]
-    conditions = [torch.randn_like(f) for f in feats] if view == 'conditional' else None
-    assert [tuple(m.shape) for m in disc(feats, conditions)] == [(2, 1, 4, 4), (2, 1, 2, 2)]
-    assert disc.nets[0][0].conv.in_channels == (8 if view == 'affinity' else 32)
-    with pytest.raises(ValueError, match='conditions'):
-        disc(feats, None if conditions else feats)
-    if view == 'conditional':  # the verdict depends on the condition
-        other = [torch.randn_like(f) for f in feats]
-        assert not torch.equal(disc(feats, conditions)[0], disc(feats, other)[0])
+    images = torch.randn(2, 3, 64, 64) if view == 'conditional' else None
+    assert [tuple(m.shape) for m in disc(feats, images)] == [(2, 1, 4, 4), (2, 1, 2, 2)]
+    assert disc.nets[0][0].conv.in_channels == (8 if view == 'affinity' else 16 + 3)
+    with pytest.raises(ValueError, match='images'):
+        disc(feats, None if view == 'conditional' else torch.randn(2, 3, 64, 64))
+    if view == 'conditional':  # the verdict depends on the image the maps come from
+        assert not torch.equal(disc(feats, images)[0], disc(feats, torch.randn_like(images))[0])
     with pytest.raises(ValueError, match='view'):
         PatchDiscriminator(16, 1, view='pixels')
+    with pytest.raises(ValueError, match='affinity_dilation=0'):
+        PatchDiscriminator(16, 1, view='affinity', affinity_dilation=0)
 
 
 def test_spectral_norm_bounds_every_convs_largest_singular_value():

@@ -67,7 +67,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--seeds', nargs='+', type=int, help='seeds (default 0 1 2)')
     parser.add_argument('--regime', action='store_true',
                         help='check the regime instead: plain at every seed, '
-                        f'{", ".join(LONGER_SCHEDULES)} at the first, the teacher')
+                        f'{next(iter(LONGER_SCHEDULES))} at the first, the teacher')
     parser.add_argument('--tune', nargs='+', type=float, metavar='SCALE',
                         help=f'tuning instead: run {", ".join(TUNED)} at seed 0 with their '
                         'distillation weights multiplied by each SCALE')

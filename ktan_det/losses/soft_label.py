@@ -49,6 +49,8 @@ class SoftLabelLoss(nn.Module):
             raise ValueError(f'SoftLabelLoss: student logits {tuple(student_logits.shape)} vs '
                              f'teacher {tuple(teacher_logits.shape)}')
         t = self.temperature
+        if student_logits.shape[0] == 0:  # nothing to compare (e.g. no proposal at all)
+            return student_logits.sum() * 0.0
         # float32 under autocast too (the sigmoid path's ops would otherwise run in half).
         student_logits, teacher_logits = student_logits.float(), teacher_logits.detach().float()
         if (score_type or self.score_type) == 'softmax':

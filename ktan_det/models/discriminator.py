@@ -33,20 +33,24 @@ def _patch_net(in_channels: int, base_channels: int, num_convs: int,
 
 def local_affinity(feat: Tensor, kernel_size: int = 3, dilation: int = 1) -> Tensor:
     """Cosine similarity of each position's feature vector with each of its neighbours in a
-    ``kernel_size`` x ``kernel_size`` window (``dilation`` apart), as (N, k*k - 1, H, W): the
-    map's local spatial correlation, blind to its channels' scale and order. Positions past
-    the border count as zero vectors (similarity 0)."""
-    n, c, h, w = feat.shape
+    ``kernel_size`` x ``kernel_size`` window (``dilation`` apart), neighbours in raster order
+    without the centre, as (N, k*k - 1, H, W): the map's local spatial correlation, blind to a
+    common scale of its channels and to their order. Positions past the border count as zero
+    vectors (similarity 0)."""
+    h, w = feat.shape[-2:]
     unit = F.normalize(feat.float(), dim=1)
     pad = dilation * (kernel_size // 2)
-    neighbours = F.unfold(unit, kernel_size, dilation=dilation, padding=pad).view(
-        n, c, kernel_size * kernel_size, h, w)
-    similarity = (unit[:, :, None] * neighbours).sum(1)
-    centre = kernel_size * kernel_size // 2  # always 1: dropped
-    return torch.cat([similarity[:, :centre], similarity[:, centre + 1:]], dim=1)
+    padded = F.pad(unit, (pad, pad, pad, pad))
+    # One neighbour at a time: memory of a few maps, where unfolding the window would hold
+    # k*k copies of the map (gigabytes on a COCO-sized P2 level).
+    similarities = [(unit * padded[..., dy:dy + h, dx:dx + w]).sum(1)
+                    for dy in range(0, 2 * pad + 1, dilation)
+                    for dx in range(0, 2 * pad + 1, dilation) if (dy, dx) != (pad, pad)]
+    return torch.stack(similarities, dim=1)
 
 
 VIEWS = ('maps', 'affinity', 'conditional')
+IMAGE_CHANNELS = 3  # what the conditional view adds: the input image
 DEFAULT_NORM_CFG = dict(type='GN', num_groups=8)
 DEFAULT_INIT_CFG = dict(type='Normal', layer='Conv2d', std=0.02)
 
@@ -71,19 +75,19 @@ class PatchDiscriminator(BaseModule):
         input_norm: Standardise each map before judging it (``'channel'`` or ``'level'``, as
             :func:`~ktan_det.losses.standardize`), so that the discriminator judges spatial
             structure rather than a scale difference the student cannot easily close.
-        view: What the discriminator judges of each map (ktan-det's options):
-            ``'maps'`` the (standardised) map itself; ``'affinity'`` only its local spatial
-            correlation (:func:`local_affinity`, ``affinity_kernel`` and
-            ``affinity_dilation``), so that a student is judged on how its positions relate,
-            not on its channels; ``'conditional'`` the map beside a condition, the T2S(teacher)
-            map of the same image (:meth:`forward`'s ``conditions``), so that it judges
-            whether the map fits that image rather than whether it looks like teacher maps
-            in general.
+        view: What the discriminator judges of each (standardised) map, ktan-det's options:
+            ``'maps'`` the map itself; ``'affinity'`` only its local spatial correlation
+            (:func:`local_affinity`, ``affinity_kernel`` and ``affinity_dilation``), so that a
+            student is judged on how its positions relate, not on its channels;
+            ``'conditional'`` the map beside the input image it was computed from, shrunk to
+            the map's size (:meth:`forward`'s ``images``), so that it judges whether a map
+            fits its image (as pix2pix's discriminator does) rather than whether it looks like
+            teacher maps in general.
         spectral_norm: Spectral normalisation of every conv (ktan-det's option), a stabiliser
             that bounds how sharply the discriminator's verdict can change with its input, so
-            its gradient on the student stays smooth. Its convs keep PyTorch's default
-            initialisation (MMEngine's initialisers cannot reach parametrised weights; the
-            normalisation rescales them anyway), so ``init_cfg`` is not used.
+            its gradient on the student stays smooth. ``init_cfg`` is not used then
+            (MMEngine's initialisers cannot reach parametrised weights; the normalisation
+            rescales them anyway), and the checkpoints' keys differ from those without.
         init_cfg: MMEngine initialisation config.
     """
 
@@ -96,9 +100,10 @@ class PatchDiscriminator(BaseModule):
         super().__init__(init_cfg=None if spectral_norm else init_cfg)
         if view not in VIEWS:
             raise ValueError(f'PatchDiscriminator: view={view!r}, expected one of {VIEWS}')
-        if affinity_kernel < 3 or affinity_kernel % 2 == 0:
+        if affinity_kernel < 3 or affinity_kernel % 2 == 0 or affinity_dilation < 1:
             raise ValueError(f'PatchDiscriminator: affinity_kernel={affinity_kernel} must be '
-                             'odd and at least 3')
+                             f'odd and at least 3, affinity_dilation={affinity_dilation} at '
+                             'least 1')
         self.num_levels = num_levels
         self.shared = shared
         self.input_norm = input_norm
@@ -106,7 +111,7 @@ class PatchDiscriminator(BaseModule):
         self.affinity_kernel = affinity_kernel
         self.affinity_dilation = affinity_dilation
         judged = dict(maps=in_channels, affinity=affinity_kernel**2 - 1,
-                      conditional=2 * in_channels)[view]
+                      conditional=in_channels + IMAGE_CHANNELS)[view]
         self.nets = nn.ModuleList(
             _patch_net(judged, base_channels, num_convs, norm_cfg, spectral_norm)
             for _ in range(1 if shared else num_levels))
@@ -115,28 +120,28 @@ class PatchDiscriminator(BaseModule):
     def conditional(self) -> bool:
         return self.view == 'conditional'
 
-    def forward(self, feats: Sequence[Tensor],
-                conditions: Optional[Sequence[Tensor]] = None) -> List[Tensor]:
+    def forward(self, feats: Sequence[Tensor], images: Optional[Tensor] = None) -> List[Tensor]:
         """Logit maps (N, 1, h, w), one per input level.
 
         Args:
             feats: The judged maps, (N, C, H, W) per level.
-            conditions: With ``view='conditional'``, the map each judged map is judged beside,
-                of the same shape (T2S of the teacher's map of the same image).
+            images: With ``view='conditional'``, the (N, 3, H_in, W_in) preprocessed input
+                batch each map was computed from.
         """
         if len(feats) != self.num_levels:
             raise ValueError(f'PatchDiscriminator: built for {self.num_levels} levels, '
                              f'got {len(feats)}')
-        if self.conditional != (conditions is not None):
-            raise ValueError("PatchDiscriminator: conditions are given exactly when "
+        if self.conditional != (images is not None):
+            raise ValueError("PatchDiscriminator: images are given exactly when "
                              f"view='conditional' (view={self.view!r})")
-        return [self.nets[0 if self.shared else i](self._view(feat, conditions, i))
+        return [self.nets[0 if self.shared else i](self._view(feat, images))
                 for i, feat in enumerate(feats)]
 
-    def _view(self, feat: Tensor, conditions: Optional[Sequence[Tensor]], level: int) -> Tensor:
+    def _view(self, feat: Tensor, images: Optional[Tensor]) -> Tensor:
+        feat = standardize(feat, self.input_norm)
         if self.view == 'affinity':
             return local_affinity(feat, self.affinity_kernel, self.affinity_dilation)
-        feat = standardize(feat, self.input_norm)
         if self.view == 'conditional':
-            return torch.cat([standardize(conditions[level], self.input_norm), feat], dim=1)
+            image = F.interpolate(images.to(feat.dtype), size=feat.shape[-2:], mode='area')
+            return torch.cat([image, feat], dim=1)
         return feat

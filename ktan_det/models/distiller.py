@@ -240,13 +240,7 @@ class KTANDistiller(BaseModel):
         if loss_soft:
             score_type = soft_label_score_type(self.teacher, self.student)
             self.loss_soft = MODELS.build(dict(loss_soft, score_type=score_type))
-            if self.soft_objectness and (
-                    self.teacher.rpn_head.num_base_priors != self.student.rpn_head.num_base_priors):
-                raise DistillationSetupError(
-                    'train_cfg.soft_objectness compares the RPNs anchor by anchor, but the '
-                    f'teacher has {self.teacher.rpn_head.num_base_priors} anchors per position '
-                    f'and the student {self.student.rpn_head.num_base_priors}: give them the '
-                    'same anchor_generator, or set soft_objectness=0')
+        self._check_soft_label_options()
         configured = dict(imitation=self.loss_imitation, adv=self.loss_adv, soft=self.loss_soft)
         self.schedule = KTANSchedule([name for name, loss in configured.items() if loss],
                                      tgn=tgn or 0, adv_start=adv_start)
@@ -335,8 +329,8 @@ class KTANDistiller(BaseModel):
         # discriminator updates per student update.
         if stage.adversarial and student_wrapper.should_sync():
             disc_logs = self.discriminator_steps(targets.maps, self.tapped(record),
-                                                 optim_wrapper['discriminator'], data_samples,
-                                                 inputs.shape[-2:])
+                                                 optim_wrapper['discriminator'], inputs,
+                                                 data_samples)
         logs = self.student_update(student_wrapper, stage, losses, inputs, data_samples,
                                    targets, record)
         logs.update(disc_logs)
@@ -396,9 +390,10 @@ class KTANDistiller(BaseModel):
             objectness, rpn_boxes = self.teacher.rpn_head(teacher_feats)
         flat_objectness = _flat_class_maps(objectness, 1) if self.soft_objectness else None
         if self.soft_rois == 'teacher':
+            # In float32 under autocast too: these boxes are the soft labels' RoIs.
             proposals = self.teacher.rpn_head.predict_by_feat(
-                objectness, rpn_boxes, batch_img_metas=[s.metainfo for s in data_samples],
-                rescale=False)
+                [o.float() for o in objectness], [b.float() for b in rpn_boxes],
+                batch_img_metas=[s.metainfo for s in data_samples], rescale=False)
             rois = bbox2roi([p.bboxes[:self.soft_rois_per_img] for p in proposals])
             scores = self.teacher.roi_head._bbox_forward(teacher_feats, rois)['cls_score']
             return TeacherTargets(maps, scores, rois=rois, objectness=flat_objectness)
@@ -411,8 +406,8 @@ class KTANDistiller(BaseModel):
         return TeacherTargets(maps, scores, samples, objectness=flat_objectness)
 
     def discriminator_steps(self, targets: List[Tensor], student_feats: List[Tensor],
-                            wrapper: OptimWrapper, data_samples: SampleList,
-                            input_shape: Sequence[int]) -> Dict[str, Tensor]:
+                            wrapper: OptimWrapper, inputs: Tensor,
+                            data_samples: SampleList) -> Dict[str, Tensor]:
         """Phase 3: ``disc_steps`` discriminator updates, targets real and student maps fake
         (both detached); returns its last loss and balanced accuracy."""
         # Real and fake maps of a level go through the discriminator as one batch, in float32:
@@ -420,18 +415,18 @@ class KTANDistiller(BaseModel):
         # not autocast (under one that does, its convolutions cast them back down).
         pairs = [torch.cat([t.detach(), s.detach()]).float()
                  for t, s in zip(targets, student_feats)]
-        conditions = None
-        if unwrap(self.discriminator).conditional:  # both judged beside the target
-            conditions = [torch.cat([t.detach(), t.detach()]).float() for t in targets]
+        # A conditional discriminator sees each map beside its image.
+        images = torch.cat([inputs, inputs]) if unwrap(self.discriminator).conditional else None
         batch = student_feats[0].shape[0]
+        weights = None
         for _ in range(self.disc_steps):
             with wrapper.optim_context(self.discriminator):
-                logits = self.discriminator(pairs, conditions)
+                logits = self.discriminator(pairs, images)
                 real_logits = [lg[:batch] for lg in logits]
                 fake_logits = [lg[batch:] for lg in logits]
-                disc_loss = self.loss_adv.discriminator_loss(
-                    real_logits, fake_logits,
-                    self._patch_weights(real_logits, data_samples, input_shape))
+                if weights is None:  # the patches' shapes are known now
+                    weights = self._patch_weights(real_logits, data_samples, inputs.shape[-2:])
+                disc_loss = self.loss_adv.discriminator_loss(real_logits, fake_logits, weights)
             if not self._update(wrapper, disc_loss):
                 self._count_skip(['disc_loss'])
         with torch.no_grad():
@@ -476,12 +471,15 @@ class KTANDistiller(BaseModel):
                 student_feats, targets.maps, masks)
         if 'adv' in stage.distilling:
             disc = unwrap(self.discriminator)
-            # Frozen here so the student's adversarial term leaves no gradient on it.
+            # Frozen here so the student's adversarial term leaves no gradient on it, and in
+            # eval mode so that it leaves its state too (spectral norm's power iteration).
             disc.requires_grad_(False)
+            disc.eval()
             try:
-                fake_logits = disc(student_feats, targets.maps if disc.conditional else None)
+                fake_logits = disc(student_feats, inputs if disc.conditional else None)
             finally:
                 disc.requires_grad_(True)
+                disc.train(self.training)
             losses['loss_adv'] = scales['adv'] * self.loss_adv.generator_loss(
                 fake_logits, self._patch_weights(fake_logits, data_samples, inputs.shape[-2:]))
         if 'soft' in stage.distilling:
@@ -510,6 +508,32 @@ class KTANDistiller(BaseModel):
         masks = foreground_masks([s.gt_instances.bboxes for s in data_samples],
                                  [lg.shape for lg in logits], input_shape)
         return self.loss_adv.patch_weights(masks)
+
+    def _check_soft_label_options(self) -> None:
+        """Raise if ``soft_rois='teacher'`` or ``soft_objectness`` would have no effect, or if
+        the RPNs cannot be compared anchor by anchor."""
+        two_stage = self.loss_soft is not None and self.loss_soft.score_type == 'softmax'
+        if self.soft_objectness < 0:
+            raise DistillationSetupError(
+                f'train_cfg.soft_objectness={self.soft_objectness} must be >= 0')
+        for name, on in (('soft_rois', self.soft_rois == 'teacher'),
+                         ('soft_objectness', self.soft_objectness > 0)):
+            if on and not two_stage:
+                raise DistillationSetupError(
+                    f'train_cfg.{name} applies to soft labels of two-stage (RoI head) '
+                    'detectors, and here soft labels are off or the student is single-stage: '
+                    'remove it')
+        if not self.soft_objectness:
+            return
+        teacher, student = self.teacher.rpn_head, self.student.rpn_head
+        same_anchors = teacher.prior_generator.strides == student.prior_generator.strides and \
+            all(torch.equal(a, b) for a, b in zip(teacher.prior_generator.base_anchors,
+                                                  student.prior_generator.base_anchors))
+        if not (teacher.use_sigmoid_cls and student.use_sigmoid_cls and same_anchors):
+            raise DistillationSetupError(
+                'train_cfg.soft_objectness compares the two RPNs anchor by anchor: they need '
+                'the same anchor_generator and sigmoid objectness (loss_cls use_sigmoid=True); '
+                'make them match or set soft_objectness=0')
 
     def _check_can_train(self, optim_wrapper) -> None:
         self.check_teacher_loaded()

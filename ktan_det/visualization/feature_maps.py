@@ -16,6 +16,7 @@ from torch import Tensor
 from ..losses import standardize
 from ..utils.checkpoint import load_weights, weights_under
 from ..utils.export import STUDENT_PREFIX
+from ..utils.wrappers import unwrap
 
 
 def reduce_channels(feat: Tensor) -> np.ndarray:
@@ -58,7 +59,8 @@ def feature_panels(distiller: nn.Module, inputs: Tensor,
     disc = distiller.discriminator
     if disc is not None:
         verdicts = [distiller.loss_adv.real_probability(logits)
-                    for logits in disc(student_feats, targets if disc.conditional else None)]
+                    for logits in disc(student_feats, inputs if unwrap(disc).conditional
+                                       else None)]
     normalize = getattr(distiller.loss_imitation, 'normalize', None)
     panels = []
     for j, lvl in enumerate(levels):
