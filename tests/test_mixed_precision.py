@@ -90,6 +90,35 @@ def test_ktan_steps_under_float16_autocast(tiny_data, tiny_teacher_ckpt, tmp_pat
         assert param.dtype == torch.float32  # autocast computes in half, keeps weights float32
 
 
+@pytest.mark.parametrize('design', [
+    dict(view='conditional', fg_weight=3.0, soft_rois='teacher', soft_objectness=1.0),
+    dict(view='affinity', spectral_norm=True)])
+def test_design_options_step_under_float16_autocast(tiny_data, tiny_teacher_ckpt, tmp_path,
+                                                    design, cpu_nms_takes_half):
+    """The discriminator views, object-weighted patches, spectral norm, the teacher's RoIs and
+    the RPN objectness, each under autocast: finite float32 losses, nothing skipped."""
+    cfg = tiny_run_config(KTAN_CFG, tiny_data, str(tmp_path))
+    cfg.model.teacher_ckpt = tiny_teacher_ckpt
+    cfg.model.train_cfg = dict(tgn_iters=0, adv_start_iter=1, disc_steps=1,
+                               soft_rois=design.pop('soft_rois', 'student'),
+                               soft_objectness=design.pop('soft_objectness', 0.0))
+    cfg.model.loss_adv.fg_weight = design.pop('fg_weight', 1.0)
+    cfg.model.discriminator.update(design)
+    cfg.optim_wrapper.student.type = 'CPUAutocastOptimWrapper'
+    cfg.optim_wrapper.discriminator.type = 'CPUAutocastOptimWrapper'
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    optim, batch = build_optim_wrapper(model, cfg.optim_wrapper), tiny_batch(cfg)
+    model.train()
+    for iteration in range(3):
+        _at_iter(iteration)
+        logs = model.train_step(batch, optim)
+    for name in (*KTAN_LOSSES, 'disc_loss'):
+        assert torch.isfinite(logs[name]) and logs[name].dtype == torch.float32, name
+    assert int(model.num_skipped_steps) == 0
+
+
 def test_ktan_losses_take_half_precision_inputs_in_float32():
     """The losses' own arithmetic is float32 whatever their inputs: standardisation
     (std_mean), the sigmoid soft labels and the GAN terms."""
