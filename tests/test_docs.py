@@ -21,7 +21,7 @@ TINY_SCHEDULE = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
                  'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
                  'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False']
 # The schedule of the synthetic teacher and KTAN configs (their documented checkpoints).
-DOC_CHECKPOINTS = {'iter_6000.pth': 'iter_2.pth', 'iter_3000.pth': 'iter_2.pth'}
+DOC_CHECKPOINTS = {'iter_9000.pth': 'iter_2.pth', 'iter_4500.pth': 'iter_2.pth'}
 
 
 def documented_commands():

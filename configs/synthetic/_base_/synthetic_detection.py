@@ -73,9 +73,9 @@ val_evaluator = dict(
 test_evaluator = dict(val_evaluator, ann_file=data_root + 'annotations/test.json')
 
 # Iteration-based so that `--cfg-options train_cfg.max_iters=N` shortens a run. The teacher's
-# schedule: twice the students' (3,000 iterations), as COCO teachers train 2x or 3x.
-max_iters = 6000
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=3000)
+# schedule: twice the students' (4,500 iterations), as COCO teachers train 2x or 3x.
+max_iters = 9000
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=4500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 param_scheduler = [
