@@ -7,6 +7,8 @@ import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from .feature_imitation import foreground_weights
+
 GAN_TYPES = ('vanilla', 'lsgan', 'hinge')
 
 
@@ -48,7 +50,7 @@ class AdversarialLoss(nn.Module):
         box (``fg_masks``, (N, h, w) per level); ``None`` when every patch counts alike."""
         if self.fg_weight == 1.0:
             return None
-        return [(1.0 + (self.fg_weight - 1.0) * mask.float())[:, None] for mask in fg_masks]
+        return [foreground_weights(mask, self.fg_weight)[:, None] for mask in fg_masks]
 
     def _real_term(self, logits: Tensor) -> Tensor:
         """Per-patch loss of calling ``logits`` real."""

@@ -58,6 +58,11 @@ def foreground_masks(gt_bboxes: Sequence[Union[Tensor, BaseBoxes]],
     return masks
 
 
+def foreground_weights(mask: Tensor, fg_weight: float) -> Tensor:
+    """``fg_weight`` where ``mask`` is set (inside a ground-truth box), 1 elsewhere, as float."""
+    return 1.0 + (fg_weight - 1.0) * mask.float()
+
+
 @MODELS.register_module()
 class FeatureImitationLoss(nn.Module):
     """Per-level mean squared error between student maps and their targets (T2S of the teacher).
@@ -108,7 +113,7 @@ class FeatureImitationLoss(nn.Module):
                 distances.append(F.mse_loss(student, target))
                 continue
             squared = (student - target).pow(2).mean(dim=1)
-            weight = 1.0 + (self.fg_weight - 1.0) * fg_masks[i].to(squared.dtype)
+            weight = foreground_weights(fg_masks[i], self.fg_weight)
             distances.append((squared * weight).sum() / weight.sum())
         return distances
 
