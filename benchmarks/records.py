@@ -6,13 +6,20 @@ results are also written to ``docs/benchmarks/runs/<run name>.json``, to be comm
 session that computes the same run name takes the run from there instead of training it again.
 The name ends with the run's key (config, code version, thread count:
 :func:`benchmarks.variants.run_identity`), so a record is reused under exactly the cache's rule.
-Records hold results, not weights: the teacher's weights are trained again in each session
-that trains a student from it (its record gives only its metrics).
+Records hold results, not weights, except the teacher's: every distilling run needs its weights,
+and retraining it (about as long as a session) in each session would leave no time for the
+students. Its weights are kept in float16 beside its record (``<run name>.pth``), and the
+teacher that trains them is rounded the same way, so that a teacher trained in this session and
+one restored from its record are the same tensors.
 """
 import json
 import os
 import os.path as osp
 from typing import Dict, Optional
+
+import torch
+
+from ktan_det.utils.checkpoint import load_weights, save_lean_checkpoint
 
 from .runs import REPO_ROOT, TEST_METRICS, TRAINED_FOR, final_metrics
 
@@ -55,6 +62,41 @@ def restore_record(run_dir: str, records_dir: str = RECORDS_DIR) -> bool:
                           (VAL_METRICS, record['val'])):
         with open(osp.join(run_dir, name), 'w') as f:
             json.dump(content, f, indent=2)
+    return True
+
+
+def weights_record_path(run_dir: str, records_dir: str = RECORDS_DIR) -> str:
+    return record_path(run_dir, records_dir)[:-len('.json')] + '.pth'
+
+
+def _with_float_dtype(src: str, dst: str, dtype: torch.dtype) -> str:
+    """Copy lean checkpoint ``src`` to ``dst`` with its floating-point tensors in ``dtype``."""
+    state_dict, meta = load_weights(src)
+    return save_lean_checkpoint(
+        {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()},
+        meta, dst)
+
+
+def round_to_half(lean: str) -> str:
+    """Round the weights of lean checkpoint ``lean`` to float16 precision, in place (kept in
+    float32): what a weights record restores."""
+    _with_float_dtype(lean, lean, torch.float16)
+    return _with_float_dtype(lean, lean, torch.float32)
+
+
+def save_weights_record(lean: str, run_dir: str, records_dir: str = RECORDS_DIR) -> str:
+    """Keep the weights of lean checkpoint ``lean`` (of the run in ``run_dir``) in float16
+    beside the run's record."""
+    return _with_float_dtype(lean, weights_record_path(run_dir, records_dir), torch.float16)
+
+
+def restore_weights_record(run_dir: str, dst: str, records_dir: str = RECORDS_DIR) -> bool:
+    """If the run in ``run_dir`` has recorded weights, write them to ``dst`` in float32 (the
+    dtype its model trains in) and return True."""
+    path = weights_record_path(run_dir, records_dir)
+    if not osp.isfile(path):
+        return False
+    _with_float_dtype(path, dst, torch.float32)
     return True
 
 

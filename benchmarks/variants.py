@@ -27,7 +27,12 @@ from mmengine.config import Config
 from ktan_det.utils.checkpoint import save_weights
 
 from .code_version import code_version
-from .records import restore_record
+from .records import (
+    restore_record,
+    restore_weights_record,
+    round_to_half,
+    save_weights_record,
+)
 from .runs import REPO_ROOT, evaluate_on_test, read_config, train
 
 SYNTHETIC = osp.join(REPO_ROOT, 'configs', 'synthetic')
@@ -244,18 +249,28 @@ def teacher_checkpoint(work_root: str) -> str:
     return osp.join(_teacher_run(work_root)[1], 'teacher.pth')
 
 
-def ensure_teacher(work_root: str) -> str:
+def ensure_teacher(work_root: str, records_dir: Optional[str] = None) -> str:
     """Train the synthetic teacher once and return a lean copy of its final weights
-    (:func:`teacher_checkpoint`). It trains on every core whatever the students do beside it,
+    (:func:`teacher_checkpoint`), rounded to float16 precision; with ``records_dir``, take its
+    recorded weights instead if there are some, and record them once trained
+    (:mod:`benchmarks.records`). It trains on every core whatever the students do beside it,
     so that one teacher serves benchmarks run with any number of jobs. Safe to call from
     several threads: one trains, the others wait."""
     identity, run_dir = _teacher_run(work_root)
     lean = osp.join(run_dir, 'teacher.pth')
     with _TEACHER_LOCK:
-        if not osp.isfile(lean):
-            _record(run_dir, identity, TEACHER_CFG, [], variant='teacher')
-            save_weights(train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(None),
-                               checkpoint_interval=RESUME_INTERVAL), lean)
+        if osp.isfile(lean):
+            return lean
+        if records_dir and restore_weights_record(run_dir, lean, records_dir):
+            print(f'  teacher: weights from its record in {records_dir}')
+            return lean
+        _record(run_dir, identity, TEACHER_CFG, [], variant='teacher')
+        final = train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(None),
+                      checkpoint_interval=RESUME_INTERVAL)
+        round_to_half(save_weights(final, lean + '.partial'))
+        if records_dir:
+            save_weights_record(lean + '.partial', run_dir, records_dir)
+        os.replace(lean + '.partial', lean)
     return lean
 
 

@@ -1,4 +1,5 @@
 """The benchmarks' own logic (the long runs themselves are not tests)."""
+import glob
 import json
 import math
 import os.path as osp
@@ -30,6 +31,7 @@ from benchmarks.variants import (
     run_variant,
     variant_config,
 )
+from ktan_det.utils.checkpoint import load_weights
 
 from conftest import load_tool
 
@@ -89,7 +91,7 @@ def test_regime_mode_runs_plain_at_every_seed_and_longer_at_the_first(tmp_path, 
     monkeypatch.setattr(tool, 'run_variant', run_variant)
     monkeypatch.setattr(tool, 'test_metrics', lambda run_dir: _metrics(test_mAP[run_dir]))
     monkeypatch.setattr(tool, 'teacher_checkpoint', lambda work: str(teacher_dir / 'teacher.pth'))
-    monkeypatch.setattr(tool, 'ensure_teacher', lambda work: None)
+    monkeypatch.setattr(tool, 'ensure_teacher', lambda work, records: None)
     monkeypatch.setattr(tool, 'evaluate_on_test', lambda *a: _metrics(0.40))
     tool.main(['--regime', '--records-dir', '', '--out-dir', str(tmp_path / 'out'),
                '--work-dir', str(tmp_path)])
@@ -370,3 +372,36 @@ def test_recorded_runs_are_not_trained_and_the_teacher_only_for_runs_that_need_i
     assert len(trained) == 1 and not teacher_calls  # trained, without the teacher
     run_variant('ktan', 0, 'teacher.pth', work, records_dir=records_dir, train_teacher=teacher)
     assert len(trained) == 2 and teacher_calls == [1]
+
+
+def test_the_teacher_trains_once_and_a_later_session_restores_the_same_weights(
+        tmp_path, monkeypatch):
+    records_dir = str(tmp_path / 'records')
+    trained = []
+    weights = {'conv.weight': torch.randn(8, 3, 3, 3), 'bn.num_batches_tracked': torch.tensor(7)}
+
+    def train(config, run_dir, name, *args, **kwargs):
+        trained.append(run_dir)
+        final = osp.join(run_dir, 'iter_9000.pth')
+        torch.save(dict(state_dict=weights, meta=dict(iter=9000)), final)
+        return final
+
+    monkeypatch.setattr(variants, 'train', train)
+    lean = variants.ensure_teacher(str(tmp_path / 'session1'), records_dir)
+    here, _ = load_weights(lean)
+    # Rounded to float16 precision, kept in float32 (the teacher check compares dtypes too).
+    assert here['conv.weight'].dtype == torch.float32
+    assert torch.equal(here['conv.weight'], weights['conv.weight'].half().float())
+    assert not torch.equal(here['conv.weight'], weights['conv.weight'])
+    assert here['bn.num_batches_tracked'] == 7
+    recorded = glob.glob(osp.join(records_dir, 'teacher_*.pth'))
+    assert len(recorded) == 1 and load_weights(recorded[0])[0]['conv.weight'].dtype == torch.half
+    # Another session, an empty work directory: the same tensors, nothing trained.
+    restored, meta = load_weights(variants.ensure_teacher(str(tmp_path / 'session2'),
+                                                          records_dir))
+    assert len(trained) == 1 and meta['iter'] == 9000
+    assert all(torch.equal(restored[k], here[k]) and restored[k].dtype == here[k].dtype
+               for k in here)
+    # Without records, it trains.
+    variants.ensure_teacher(str(tmp_path / 'session3'))
+    assert len(trained) == 2

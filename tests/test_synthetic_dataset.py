@@ -21,7 +21,7 @@ from ktan_det.datasets.synthetic import (
 )
 
 # The benchmark's scene (configs/synthetic/_base_/synthetic_detection.py), tuples as there.
-EASY_SCENE = dict(objects=(2, 6), clutter=(2, 8), noise=(2.0, 8.0),
+EASY_SCENE = dict(objects=(2, 6), clutter=(2, 6), noise=(2.0, 8.0), object_scale=0.75,
                   sizes=dict(small=0.35, medium=0.55, large=0.1), inside=True)
 
 
@@ -77,6 +77,12 @@ def test_scene_sets_how_many_objects_and_their_sizes():
         small &= all(max(a['bbox'][2:]) <= 48 for a in anns)
     # At most 5 (occluded ones are left out), and all small.
     assert max(counts) == 5 and small
+    # Shrunk by object_scale: at most 14 pixels, within 24.
+    for index in range(10):
+        _, anns = render_image(seed=0, split='train', index=index, image_size=96,
+                               scene=dict(EASY_SCENE, object_scale=0.5, sizes=dict(
+                                   small=1.0, medium=0.0, large=0.0)))
+        assert all(max(a['bbox'][2:]) <= 24 for a in anns)
 
 
 @pytest.mark.parametrize('scene,error,match', [
@@ -84,6 +90,7 @@ def test_scene_sets_how_many_objects_and_their_sizes():
     (dict(objects=(3, 1)), ValueError, 'objects'),
     (dict(noise=(-1.0, 2.0)), ValueError, 'noise'),
     (dict(sizes=dict(small=0.5, medium=0.2, large=0.2)), ValueError, 'summing to 1'),
+    (dict(object_scale=0), ValueError, 'object_scale'),
 ])
 def test_bad_scene_is_refused_naming_the_key(scene, error, match, tmp_path):
     with pytest.raises(error, match=match):
@@ -95,7 +102,7 @@ def test_bad_scene_is_refused_naming_the_key(scene, error, match, tmp_path):
     ('test', i, None) for i in range(4)] + [('train', i, EASY_SCENE) for i in range(6)])
 def test_boxes_are_tight_around_the_visible_pixels(split, index, scene):
     _, anns, masks = render_image_with_masks(seed=0, split=split, index=index,
-                                             image_size=128 if scene else 160, scene=scene)
+                                             image_size=96 if scene else 160, scene=scene)
     assert len(anns) == len(masks)
     for ann, (visible, full_area) in zip(anns, masks):
         ys, xs = np.nonzero(visible)

@@ -77,8 +77,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='cache of runs (shared with the demo)')
     parser.add_argument('--records-dir', default=RECORDS_DIR,
                         help='finished runs\' results kept in the repository, reused (same run '
-                        'key) instead of training again: a benchmark can span sessions whose '
-                        'machines keep no cache; "" to use none')
+                        'key) instead of training again, and the teacher\'s weights: a benchmark '
+                        'can span sessions whose machines keep no cache; "" to use none')
     parser.add_argument('--out-dir', default=osp.join(REPO_ROOT, 'docs', 'benchmarks'),
                         help='where the table and the chart go')
     parser.add_argument('--report', help='name of the table and chart files (default quality, '
@@ -117,7 +117,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     teacher_dir = osp.dirname(teacher_ckpt)
 
     def train_teacher():
-        return ensure_teacher(args.work_dir)
+        return ensure_teacher(args.work_dir, args.records_dir)
 
     def run_and_record(variant, seed, scale):
         """Train (or restore) a run and record it as soon as it is done, so that a session

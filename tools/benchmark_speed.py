@@ -25,6 +25,7 @@ from mmengine.registry import init_default_scope
 
 # benchmarks/ is not installed: import it from this checkout.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from benchmarks.records import RECORDS_DIR  # noqa: E402
 from benchmarks.runs import REPO_ROOT  # noqa: E402
 from benchmarks.speed import (  # noqa: E402
     SPEED_VARIANTS,
@@ -203,7 +204,7 @@ def main(argv: Optional[List[str]] = None) -> str:
         mmrazor_available()
         memory_child(args.memory_child, args.teacher_ckpt, args.batch_size, args.memory_steps)
         return ''
-    teacher_ckpt = args.teacher_ckpt or ensure_teacher(args.work_dir)
+    teacher_ckpt = args.teacher_ckpt or ensure_teacher(args.work_dir, RECORDS_DIR)
     variants = list(args.variants or SPEED_VARIANTS)
     if not mmrazor_available():
         print('MMRazor not found (make bench-env): skipping the cwd and pkd variants')

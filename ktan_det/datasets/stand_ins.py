@@ -12,6 +12,7 @@ from xml.sax.saxutils import escape
 
 import cv2
 
+from .coco_files import write_coco_images
 from .synthetic import render_image
 
 
@@ -21,23 +22,17 @@ def write_coco_split(data_root: str, ann_file: str, img_dir: str, classes: Seque
     """Write ``num_images`` synthetic JPEGs to ``data_root/img_dir`` and their COCO-format
     annotations (category ids 1..len(classes), as in COCO's files) to ``data_root/ann_file``;
     return the annotation file's path."""
-    os.makedirs(osp.join(data_root, img_dir), exist_ok=True)
-    os.makedirs(osp.dirname(osp.join(data_root, ann_file)), exist_ok=True)
-    images, annotations = [], []
-    for index in range(num_images):
-        image, anns = render_image(seed, split, index, image_size)
-        file_name = f'{index + 1:012d}.jpg'
-        cv2.imwrite(osp.join(data_root, img_dir, file_name), image)
-        images.append(dict(id=index + 1, file_name=file_name, width=image_size,
-                           height=image_size))
-        for ann in anns:
-            annotations.append(dict(id=len(annotations) + 1, image_id=index + 1,
-                                    category_id=ann['category_id'] % len(classes) + 1,
-                                    bbox=ann['bbox'], area=ann['area'], iscrowd=0))
+    def samples():
+        for index in range(num_images):
+            image, anns = render_image(seed, split, index, image_size)
+            yield f'{index + 1:012d}.jpg', image, [
+                dict(ann, category_id=ann['category_id'] % len(classes)) for ann in anns]
+
+    coco = write_coco_images(osp.join(data_root, img_dir), samples(), classes)
     path = osp.join(data_root, ann_file)
+    os.makedirs(osp.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
-        json.dump(dict(images=images, annotations=annotations,
-                       categories=[dict(id=i + 1, name=n) for i, n in enumerate(classes)]), f)
+        json.dump(coco, f)
     return path
 
 

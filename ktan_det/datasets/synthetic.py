@@ -15,27 +15,26 @@ is the same for a seed whatever its size or the order images are drawn in. Boxes
 the visible pixels of each object after occlusion (exact, no anti-aliasing); objects less than
 ``MIN_VISIBLE_FRACTION`` visible are drawn but not annotated.
 """
-import json
-import os
-import os.path as osp
-import shutil
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
+from .coco_files import SPLITS, visible_boxes, write_generated_dataset
+
 CLASSES = ('disk', 'ring', 'square', 'triangle', 'star', 'cross',
            'striped_square', 'checkered_disk')
-# Appending a split keeps the others' images: each split's stream is seeded by its index here.
-SPLITS = ('train', 'val', 'test')
+# Appending a split to SPLITS keeps the others' images: each split's stream is seeded by its
+# index there.
 MIN_VISIBLE_FRACTION = 1 / 3
 MIN_BOX_SIDE = 4
-PARAMS_FILE = 'synthetic.json'
 # What a scene holds. Ranges are inclusive; ``sizes`` is the share of objects drawn at each COCO
-# size (small < 32^2 <= medium < 96^2 <= large, box area); with ``inside`` every object's
-# unrotated box lies within the image, otherwise the border may cut objects.
+# size (small < 32^2 <= medium < 96^2 <= large, box area); ``object_scale`` multiplies those
+# sizes' side ranges (to shrink a scene with its image); with ``inside`` every object's unrotated
+# box lies within the image, otherwise the border may cut objects.
 DEFAULT_SCENE = dict(objects=(1, 6), clutter=(3, 11), noise=(3.0, 12.0),
-                     sizes=dict(small=0.4, medium=0.45, large=0.15), inside=False)
+                     sizes=dict(small=0.4, medium=0.45, large=0.15), object_scale=1.0,
+                     inside=False)
 
 
 def resolve_scene(scene: Optional[Dict] = None) -> Dict:
@@ -52,6 +51,8 @@ def resolve_scene(scene: Optional[Dict] = None) -> Dict:
         if not least <= low <= high:
             raise ValueError(f'synthetic scene: {key}={list(resolved[key])} must be a range '
                              f'[low, high] with {least} <= low <= high')
+    if not resolved['object_scale'] > 0:
+        raise ValueError(f'synthetic scene: object_scale={resolved["object_scale"]} must be > 0')
     sizes = resolved['sizes']
     if set(sizes) != set(DEFAULT_SCENE['sizes']) or min(sizes.values()) < 0 or \
             abs(sum(sizes.values()) - 1) > 1e-6:
@@ -134,13 +135,14 @@ def _object_texture(cls: str, rng: np.random.Generator, canvas: int, side: float
     return np.where(pattern[..., None], color_b + shade * 50, solid)
 
 
-def _object_size(rng: np.random.Generator, image_size: int,
-                 sizes: Dict[str, float]) -> Tuple[float, float]:
-    """Half width and height for an object of a randomly chosen COCO size class."""
+def _object_size(rng: np.random.Generator, image_size: int, sizes: Dict[str, float],
+                 scale: float) -> Tuple[float, float]:
+    """Half width and height for an object of a randomly chosen COCO size class, its side range
+    multiplied by ``scale``."""
     size_class = rng.choice(list(sizes), p=list(sizes.values()))
     low, high = {'small': (10, 28), 'medium': (36, 88),
-                 'large': (100, max(101, int(image_size * 0.9)))}[size_class]
-    side = rng.uniform(low, high)
+                 'large': (100, max(101, int(image_size * 0.9 / scale)))}[size_class]
+    side = rng.uniform(low, high) * scale
     aspect = np.exp(rng.uniform(np.log(0.5), np.log(2.0)))
     return side * np.sqrt(aspect) / 2, side / np.sqrt(aspect) / 2
 
@@ -203,7 +205,8 @@ def render_image_with_masks(seed: int, split: str, index: int, image_size: int =
     objects = []
     for _ in range(int(rng.integers(scene['objects'][0], scene['objects'][1] + 1))):
         cls = CLASSES[rng.integers(len(CLASSES))]
-        half_w, half_h = np.minimum(_object_size(rng, image_size, scene['sizes']), pad)
+        half_w, half_h = np.minimum(
+            _object_size(rng, image_size, scene['sizes'], scene['object_scale']), pad)
         if scene['inside']:
             center = rng.uniform([half_w, half_h], [image_size - half_w, image_size - half_h])
         else:
@@ -213,56 +216,21 @@ def render_image_with_masks(seed: int, split: str, index: int, image_size: int =
         objects.append((cls, mask, texture))
 
     # Later objects occlude earlier ones; thin lines drawn on top occlude too.
-    occluded = np.zeros((canvas, canvas), bool)
     front_lines = np.zeros((canvas, canvas), np.uint8)
     for _ in range(int(rng.integers(0, 3))):
         p, q = rng.integers(pad, pad + image_size, (2, 2))
         cv2.line(front_lines, tuple(int(v) for v in p), tuple(int(v) for v in q), 1, 1)
-    occluded |= front_lines.astype(bool)
-    inside = np.zeros((canvas, canvas), bool)
-    inside[pad:pad + image_size, pad:pad + image_size] = True
     crop = (slice(pad, pad + image_size), slice(pad, pad + image_size))
-
-    annotations, masks = [], []
-    for cls, mask, _ in reversed(objects):
-        visible = mask & inside & ~occluded
-        full_area = mask.sum()
-        occluded |= mask
-        if full_area == 0 or visible.sum() < MIN_VISIBLE_FRACTION * full_area:
-            continue
-        ys, xs = np.nonzero(visible[crop])
-        x1, y1, x2, y2 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
-        if min(x2 - x1, y2 - y1) < MIN_BOX_SIDE:
-            continue
-        w, h = int(x2 - x1), int(y2 - y1)
-        annotations.append(dict(category_id=CLASSES.index(cls),
-                                bbox=[int(x1), int(y1), w, h], area=w * h))
-        masks.append((visible[crop], int(full_area)))
+    annotations, masks = visible_boxes([(CLASSES.index(cls), mask) for cls, mask, _ in objects],
+                                       front_lines.astype(bool), crop, MIN_VISIBLE_FRACTION,
+                                       MIN_BOX_SIDE)
     for _, mask, texture in objects:
         image[mask[crop]] = texture[crop][mask[crop]]
 
     line_color = rng.uniform(0, 255, 3).astype(np.float32)
     image[front_lines[crop].astype(bool)] = line_color
     image += rng.normal(0, rng.uniform(*scene['noise']), image.shape).astype(np.float32)
-    return np.clip(image, 0, 255).astype(np.uint8), annotations[::-1], masks[::-1]
-
-
-def _coco_split(seed: int, split: str, num_images: int, image_size: int, scene: Dict,
-                out_dir: str) -> Dict:
-    os.makedirs(osp.join(out_dir, split), exist_ok=True)
-    images, annotations = [], []
-    for index in range(num_images):
-        image, anns = render_image(seed, split, index, image_size, scene)
-        file_name = f'{split}/{index:06d}.png'
-        cv2.imwrite(osp.join(out_dir, file_name), image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
-        images.append(dict(id=index + 1, file_name=file_name, width=image_size,
-                           height=image_size))
-        for ann in anns:
-            annotations.append(dict(id=len(annotations) + 1, image_id=index + 1,
-                                    category_id=ann['category_id'] + 1, bbox=ann['bbox'],
-                                    area=ann['area'], iscrowd=0))
-    categories = [dict(id=i + 1, name=name) for i, name in enumerate(CLASSES)]
-    return dict(images=images, annotations=annotations, categories=categories)
+    return np.clip(image, 0, 255).astype(np.uint8), annotations, masks
 
 
 def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200,
@@ -296,24 +264,6 @@ def generate_dataset(out_dir: str, num_train: int = 1000, num_val: int = 200,
     for key, least in (('num_train', 1), ('num_val', 1), ('num_test', 0), ('image_size', 64)):
         if params[key] < least:
             raise ValueError(f'synthetic data set: {key}={params[key]} is too small')
-    if osp.isdir(out_dir) and os.listdir(out_dir):
-        raise FileExistsError(f'synthetic data set: {out_dir} exists and is not empty; '
-                              'choose another --out or remove it')
-    out_dir = osp.abspath(out_dir)
-    tmp_dir = f'{out_dir}.partial-{os.getpid()}'
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    try:
-        os.makedirs(osp.join(tmp_dir, 'annotations'))
-        for split in (s for s in SPLITS if params[f'num_{s}'] > 0):
-            coco = _coco_split(seed, split, params[f'num_{split}'], image_size, resolved,
-                               tmp_dir)
-            with open(osp.join(tmp_dir, 'annotations', f'{split}.json'), 'w') as f:
-                json.dump(coco, f)
-        with open(osp.join(tmp_dir, PARAMS_FILE), 'w') as f:
-            json.dump(params, f, indent=2)
-        if osp.isdir(out_dir):
-            os.rmdir(out_dir)
-        os.replace(tmp_dir, out_dir)
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return out_dir
+    return write_generated_dataset(
+        out_dir, params, CLASSES,
+        lambda split, index: render_image(seed, split, index, image_size, resolved))

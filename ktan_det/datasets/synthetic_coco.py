@@ -3,19 +3,21 @@ import fcntl
 import json
 import os
 import os.path as osp
-from typing import Optional
+from typing import Callable, Optional
 
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 from mmengine.logging import print_log
 
-from .synthetic import CLASSES, PARAMS_FILE, generate_dataset
+from .coco_files import PARAMS_FILE
+from .synthetic import CLASSES, generate_dataset
 
 REQUIRED_SPLITS = ('train', 'val')
 
 
-def ensure_synthetic_dataset(data_root: str, **params) -> None:
-    """Generate the synthetic data set under ``data_root`` unless it is already there.
+def ensure_synthetic_dataset(data_root: str, generator: Callable[..., str] = generate_dataset,
+                             **params) -> None:
+    """Generate a synthetic data set under ``data_root`` unless it is already there.
 
     Safe to call from several processes at once (data loader workers, distributed ranks): one
     generates while the others wait on a lock file beside ``data_root``. A complete data set that
@@ -23,7 +25,9 @@ def ensure_synthetic_dataset(data_root: str, **params) -> None:
 
     Args:
         data_root: Directory of the data set.
-        **params: Arguments of :func:`generate_dataset` other than ``out_dir``.
+        generator: What generates it: :func:`~ktan_det.datasets.synthetic.generate_dataset`
+            (the shapes) or :func:`~ktan_det.datasets.glyphs.generate_glyph_dataset`.
+        **params: Arguments of ``generator`` other than ``out_dir``.
     """
     root = osp.abspath(data_root)
     params = json.loads(json.dumps(params))  # as synthetic.json holds them (tuples as lists)
@@ -42,7 +46,7 @@ def ensure_synthetic_dataset(data_root: str, **params) -> None:
         if all(osp.isfile(osp.join(root, 'annotations', f'{s}.json')) for s in REQUIRED_SPLITS):
             return  # a COCO-format copy put there by hand
         print_log(f'generating the synthetic data set {params} in {root}', logger='current')
-        generate_dataset(root, **params)
+        generator(root, **params)
 
 
 @DATASETS.register_module()
@@ -61,11 +65,13 @@ class SyntheticCocoDataset(CocoDataset):
         classes=CLASSES,
         palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48),
                  (145, 30, 180), (70, 240, 240), (240, 50, 230), (128, 128, 0)])
+    # What `generate` calls (a subclass for another generator replaces both).
+    generator = staticmethod(generate_dataset)
 
     def __init__(self, *args, generate: Optional[dict] = None, **kwargs) -> None:
         if generate is not None:
             data_root = kwargs.get('data_root')
             if not data_root:
-                raise ValueError('SyntheticCocoDataset: `generate` needs a `data_root`')
-            ensure_synthetic_dataset(data_root, **generate)
+                raise ValueError(f'{type(self).__name__}: `generate` needs a `data_root`')
+            ensure_synthetic_dataset(data_root, self.generator, **generate)
         super().__init__(*args, **kwargs)

@@ -19,6 +19,7 @@ from ..engine.logs import forget_stale_scalars
 from ..engine.updates import FiniteUpdates
 from ..losses import foreground_masks
 from ..utils.wrappers import drop_wrapper_prefixes, unwrap
+from .balance import LossBalancer
 from .recording import StudentRecord, record_student, scoped_forward_hooks
 from .schedule import KTANSchedule, Stage, is_zero
 from .setup_checks import (
@@ -46,11 +47,11 @@ DEFAULTS = dict(discriminator=dict(type='PatchDiscriminator'),
 # Where two-stage soft labels are compared (train_cfg.soft_rois).
 SOFT_ROIS = ('student', 'teacher')
 # State that older checkpoints lack; loading them leaves its initial value.
-OPTIONAL_STATE = ('num_skipped_steps', 'schedule.balance')
+OPTIONAL_STATE = ('num_skipped_steps', 'schedule.balance', 'balancer.norm_sums')
 # What train_step logs besides the student's own losses (stale history of these is dropped).
 KTAN_LOG_KEYS = ('loss_imitation', 'loss_adv', 'loss_soft', 'disc_loss', 'disc_acc',
                  'skipped_steps')
-KTAN_LOG_PREFIXES = ('tgn_', 'feat_dist_l')
+KTAN_LOG_PREFIXES = ('tgn_', 'feat_dist_l', 'balance_')
 
 
 class TeacherTargets(NamedTuple):
@@ -161,7 +162,13 @@ class KTANDistiller(BaseModel):
             ``soft_objectness`` (two-stage students: the weight, relative to the RoI term's, of
             a second soft-label term on the RPN's objectness at every anchor, a binary KL at
             the same temperature: the teacher's sense of where objects are, at places the
-            student samples no RoI; ktan-det's option, 0 for none).
+            student samples no RoI; ktan-det's option, 0 for none),
+            ``balance`` (ktan-det's balancing rule, :class:`~ktan_det.models.balance.
+            LossBalancer`: ``dict(targets=dict(imitation=T, ...), window=W)`` sets each named
+            loss's pull on the student to ``T`` times the detection loss's, measured as
+            gradient norms on the student's neck outputs over the window ``W`` from the loss's
+            start, then fixed; the named losses' config weights then no longer matter;
+            ``None`` keeps the config weights).
         data_preprocessor: Defaults to the student's.
         init_cfg: MMEngine initialisation config.
     """
@@ -204,6 +211,7 @@ class KTANDistiller(BaseModel):
         self.soft_rois = train_cfg.pop('soft_rois', 'student')
         self.soft_rois_per_img = train_cfg.pop('soft_rois_per_img', None)
         self.soft_objectness = float(train_cfg.pop('soft_objectness', 0.0))
+        balance = train_cfg.pop('balance', None)
         if self.soft_rois not in SOFT_ROIS:
             raise DistillationSetupError(
                 f'train_cfg.soft_rois={self.soft_rois!r} must be one of {SOFT_ROIS}')
@@ -244,6 +252,14 @@ class KTANDistiller(BaseModel):
         configured = dict(imitation=self.loss_imitation, adv=self.loss_adv, soft=self.loss_soft)
         self.schedule = KTANSchedule([name for name, loss in configured.items() if loss],
                                      tgn=tgn or 0, adv_start=adv_start)
+        self.balancer = None
+        if balance is not None:
+            self.balancer = LossBalancer(**balance)
+            off = set(self.balancer.targets) - set(self.schedule.losses)
+            if off:
+                raise DistillationSetupError(
+                    f'train_cfg.balance.targets names {sorted(off)}, which this config turns '
+                    f'off; balance only configured losses {self.schedule.losses}')
         # Steps whose update was skipped for a non-finite loss; a buffer, so resuming keeps it.
         self.register_buffer('num_skipped_steps', torch.zeros((), dtype=torch.long))
         self._update = FiniteUpdates()
@@ -442,7 +458,13 @@ class KTANDistiller(BaseModel):
         :class:`~ktan_det.engine.updates.FiniteUpdates`); returns the logged values."""
         if stage.distilling:
             with wrapper.optim_context(self.student):
-                losses.update(self.ktan_losses(stage, inputs, data_samples, targets, record))
+                distilled = self.ktan_losses(stage, inputs, data_samples, targets, record)
+            if self.balancer is not None and stage.iteration is not None:
+                self.balancer.observe(self.schedule, stage.iteration,
+                                      self.parse_losses(losses)[0],
+                                      {name: distilled[f'loss_{name}'] for name in
+                                       stage.distilling}, stage.scales, record.neck_feats)
+            losses.update(distilled)
         total, logs = self.parse_losses(losses)
         bad = [k for k, v in logs.items() if not torch.isfinite(torch.as_tensor(v))]
         if stage.distilling:  # how far the student's maps are from the targets, per level
@@ -451,6 +473,9 @@ class KTANDistiller(BaseModel):
                                               targets.maps)})
         if not self._update(wrapper, total):
             self._count_skip(bad)
+        if self.balancer is not None:
+            logs.update({f'balance_{name}': self.schedule.balance_of(name)
+                         for name in self.balancer.targets})
         if self.num_skipped_steps > 0:  # logged every step from the first skip on
             logs['skipped_steps'] = self.num_skipped_steps.float()
         return logs

@@ -87,9 +87,12 @@ class Stage:
     Attributes:
         tgn: T2S learns through the teacher's heads; the student gets no distillation.
         scales: Every configured KTAN loss's multiplier of its config weight (0 = off).
+        iteration: The iteration, or ``None`` for a stage that stands for no iteration
+            (:meth:`KTANSchedule.steady_stage`).
     """
     tgn: bool
     scales: Dict[str, float]
+    iteration: Optional[int] = None
 
     @property
     def distilling(self) -> Tuple[str, ...]:
@@ -170,6 +173,11 @@ class KTANSchedule(nn.Module):
         """Length of the TGN stage in iterations."""
         return self._at('tgn')
 
+    def resolve(self, point: Point, what: str) -> int:
+        """The iteration ``point`` names in this run (epochs and fractions need
+        :meth:`set_run`); ``what`` names it in errors."""
+        return resolve_point(point, self._run, what)
+
     def start(self, name: str) -> int:
         """First iteration of loss ``name``."""
         return self.tgn_iters + (self._at('adv_start') if name == 'adv' else 0)
@@ -180,6 +188,10 @@ class KTANSchedule(nn.Module):
             raise KeyError(f'KTAN schedule: {name!r} is not a configured loss {self.losses}')
         self.balance[KTAN_LOSS_NAMES.index(name)] = value
         self._balance[name] = float(value)
+
+    def balance_of(self, name: str) -> float:
+        """Loss ``name``'s balance factor."""
+        return self._balance[name]
 
     def _load_from_state_dict(self, *args, **kwargs) -> None:
         super()._load_from_state_dict(*args, **kwargs)
@@ -197,7 +209,8 @@ class KTANSchedule(nn.Module):
         stopped = stop is not None and iteration >= stop
         scales = {name: 0.0 if stopped else self._ramp(name, iteration) * self._balance[name]
                   for name in self.losses}
-        return Stage(tgn=iteration < self.tgn_iters and not stopped, scales=scales)
+        return Stage(tgn=iteration < self.tgn_iters and not stopped, scales=scales,
+                     iteration=iteration)
 
     def steady_stage(self) -> Stage:
         """Every configured loss on at its full (balanced) scale: the stage after every start
