@@ -146,7 +146,8 @@ class LossScalingCPUAutocastOptimWrapper(CPUAutocastOptimWrapper):
         super().step(**kwargs)
 
 
-def test_the_factors_do_not_depend_on_amps_loss_scale(ktan_cfg_balanced, cpu_nms_takes_half):
+@pytest.mark.usefixtures('cpu_nms_takes_half')
+def test_the_factors_do_not_depend_on_amps_loss_scale(ktan_cfg_balanced):
     factors, batch = [], tiny_batch(ktan_cfg_balanced)
     for loss_scale in (1.0, 1024.0):
         ktan_cfg_balanced.optim_wrapper.student.update(

@@ -16,7 +16,7 @@ from ktan_det.datasets.glyphs import CLASSES, MIN_VISIBLE_FRACTION, render_glyph
 def test_same_seed_same_page_other_seed_or_split_another():
     image, anns, _ = render_glyph_image(seed=3, split='train', index=5)
     again, again_anns, _ = render_glyph_image(seed=3, split='train', index=5)
-    assert image.shape == (96, 96, 3) and np.array_equal(image, again) and anns == again_anns
+    assert image.shape == (80, 80, 3) and np.array_equal(image, again) and anns == again_anns
     for other in (render_glyph_image(4, 'train', 5), render_glyph_image(3, 'val', 5),
                   render_glyph_image(3, 'test', 5)):
         assert not np.array_equal(image, other[0])
@@ -29,7 +29,7 @@ def test_generated_files_are_byte_identical(tmp_path):
                  'val/000001.png', 'test/000000.png'):
         assert (tmp_path / 'a' / name).read_bytes() == (tmp_path / 'b' / name).read_bytes()
     params = json.loads((tmp_path / 'a' / 'synthetic.json').read_text())
-    assert params['generator'] == 'glyphs' and params['image_size'] == 96
+    assert params['generator'] == 'glyphs' and params['image_size'] == 80
 
 
 @pytest.mark.parametrize('split,index', [('train', i) for i in range(10)] + [('test', 0)])

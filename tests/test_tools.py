@@ -8,10 +8,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from ktan_det.datasets import generate_dataset, generate_glyph_dataset
 from ktan_det.models import DistillationSetupError
 from ktan_det.utils.scalars import scalar_logs
 
-from conftest import KTAN_CFG, STUDENT_CFG, dump_config, load_tool, tiny_run_config
+from conftest import KTAN_CFG, REPO, STUDENT_CFG, dump_config, load_tool, tiny_run_config
 
 train_tool, test_tool = load_tool('train'), load_tool('test')
 TENSORBOARD = 'visualizer.vis_backends.0.type=TensorboardVisBackend'
@@ -97,7 +98,9 @@ def test_demo_trains_the_students_side_by_side_and_reports_the_test_split(tmp_pa
 
     monkeypatch.setattr(demo, 'REPO_ROOT', str(tmp_path))
     monkeypatch.setattr(demo, 'ensure_synthetic_dataset', lambda root, **params: None)
-    monkeypatch.setattr(demo, 'ensure_teacher', lambda root: str(teacher))
+    teacher_records = []
+    monkeypatch.setattr(demo, 'ensure_teacher', lambda root, records: teacher_records.append(
+        records) or str(teacher))
     monkeypatch.setattr(demo, 'run_variant', run_variant)
     monkeypatch.setattr(demo, 'evaluate_on_test', lambda run_dir, config: metrics(0.4))
     monkeypatch.setattr(demo, 'test_metrics',
@@ -109,6 +112,8 @@ def test_demo_trains_the_students_side_by_side_and_reports_the_test_split(tmp_pa
     assert (tmp_path / 'work' / 'demo_results.md').read_text().strip() == table
     assert (tmp_path / 'work_dirs' / 'synthetic_teacher' / 'teacher.pth').read_bytes() == \
         b'weights'
+    demo.main(['--work-dir', str(tmp_path / 'work'), '--train-teacher'])
+    assert teacher_records == [demo.RECORDS_DIR, None]  # the recorded teacher unless told
 
 
 def test_gpu_smoke_kit_dry_run(tmp_path):
@@ -129,8 +134,12 @@ def test_gpu_smoke_kit_dry_run(tmp_path):
 def test_make_synthetic_dataset_takes_a_configs_parameters_and_flags_override_them():
     tool = load_tool('make_synthetic_dataset')
     base = osp.join(osp.dirname(STUDENT_CFG), '_base_', 'synthetic_detection.py')
-    params = tool.dataset_params(tool.parse_args(['--out', 'x', '--config', base,
-                                                  '--seed', '3', '--test', '0']))
+    generator, params = tool.dataset_params(tool.parse_args(['--out', 'x', '--config', base,
+                                                             '--seed', '3', '--test', '0']))
     wanted = dict(Config.fromfile(base).synthetic, seed=3, num_test=0)
-    assert params == wanted and params['scene']['inside']
-    assert tool.dataset_params(tool.parse_args(['--out', 'x'])) == tool.DEFAULTS
+    assert generator is generate_dataset and params == wanted and params['scene']['inside']
+    assert tool.dataset_params(tool.parse_args(['--out', 'x'])) == (generate_dataset,
+                                                                    tool.DEFAULTS)
+    glyphs = osp.join(REPO, 'configs', 'glyphs', '_base_', 'glyph_detection.py')
+    generator, params = tool.dataset_params(tool.parse_args(['--out', 'x', '--config', glyphs]))
+    assert generator is generate_glyph_dataset and params == Config.fromfile(glyphs).glyphs

@@ -1,14 +1,6 @@
-# Student: Faster R-CNN R-18 with a 128-channel FPN (a realistic light student, narrower than
-# the teacher's 256 channels), trained from scratch on the synthetic benchmark.
-_base_ = ['./_base_/faster-rcnn_fpn_scratch.py', './_base_/synthetic_detection.py']
-
-model = dict(
-    backbone=dict(depth=18),
-    neck=dict(in_channels=[64, 128, 256, 512], out_channels=128),
-    rpn_head=dict(in_channels=128, feat_channels=128),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=128),
-        bbox_head=dict(in_channels=128, fc_out_channels=256)))
+# Student: Faster R-CNN R-18 with a 128-channel FPN trained from scratch on the synthetic
+# benchmark.
+_base_ = ['./_base_/faster-rcnn_r18_fpn-128_scratch.py', './_base_/synthetic_detection.py']
 
 # Trained to the end of its schedule, as users train students (COCO 1x), from a teacher trained
 # twice as long, near its plateau: trained 1.5 times as long, the plain student gains 9.6% on
