@@ -231,7 +231,7 @@ def test_speed_steps_run_for_ktan_variants(tmp_path, tiny_data):
     path = str(tmp_path / 'teacher.pth')
     torch.save(dict(state_dict=teacher.state_dict()), path)
     batch = fixed_batch(1, tiny_data)
-    for variant in ('plain', 'floor', 'ktan-no-adv'):
+    for variant in ('plain', 'floor', 'ktan-no-adv', 'ktan-cached'):
         build_step(variant, path, batch)()
     with pytest.raises(KeyError, match='unknown speed variant'):
         build_step('fitnets', path, batch)

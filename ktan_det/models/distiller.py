@@ -37,6 +37,7 @@ from .teacher import (
     require_teacher_ckpt,
     teacher_model_cfg,
 )
+from .teacher_cache import TeacherMapCache
 
 # Each part's default; a config dict without `type` (e.g. from --cfg-options
 # model.loss_adv.loss_weight=0.2) overrides fields of it.
@@ -168,7 +169,13 @@ class KTANDistiller(BaseModel):
             loss's pull on the student to ``T`` times the detection loss's, measured as
             gradient norms on the student's neck outputs over the window ``W`` from the loss's
             start, then fixed; the named losses' config weights then no longer matter;
-            ``None`` keeps the config weights).
+            ``None`` keeps the config weights),
+            ``cache_teacher_maps`` (ktan-det's option for CPU training on small data sets,
+            :class:`~ktan_det.models.teacher_cache.TeacherMapCache`: keep the frozen
+            teacher's neck maps of up to this many images, keyed by the exact preprocessed
+            image, so that an image seen again (next epoch, same augmentation) skips the
+            teacher's backbone and neck; the maps stay on the teacher's device; 0 or ``None``
+            for none).
         data_preprocessor: Defaults to the student's.
         init_cfg: MMEngine initialisation config.
     """
@@ -212,6 +219,8 @@ class KTANDistiller(BaseModel):
         self.soft_rois_per_img = train_cfg.pop('soft_rois_per_img', None)
         self.soft_objectness = float(train_cfg.pop('soft_objectness', 0.0))
         balance = train_cfg.pop('balance', None)
+        cache_size = train_cfg.pop('cache_teacher_maps', None)
+        self.teacher_cache = TeacherMapCache(cache_size) if cache_size else None
         if self.soft_rois not in SOFT_ROIS:
             raise DistillationSetupError(
                 f'train_cfg.soft_rois={self.soft_rois!r} must be one of {SOFT_ROIS}')
@@ -388,7 +397,10 @@ class KTANDistiller(BaseModel):
                         record: StudentRecord) -> TeacherTargets:
         """Phase 2: T2S of the teacher's tapped neck maps and, when soft labels are on, the
         teacher's class logits at the soft labels' RoIs (or anchors)."""
-        teacher_feats = list(self.teacher.extract_feat(inputs))
+        if self.teacher_cache is None:
+            teacher_feats = list(self.teacher.extract_feat(inputs))
+        else:
+            teacher_feats = self.teacher_cache(self.teacher.extract_feat, inputs)
         tapped = [teacher_feats[i] for i in self.tap_levels]
         t2s = unwrap(self.t2s)
         if t2s.needs_pca_init:  # no TGN stage: T2S stays at the PCA map of this first batch
