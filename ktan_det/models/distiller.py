@@ -471,7 +471,7 @@ class KTANDistiller(BaseModel):
         if stage.distilling:
             with wrapper.optim_context(self.student):
                 distilled = self.ktan_losses(stage, inputs, data_samples, targets, record)
-            if self.balancer is not None and stage.iteration is not None:
+            if self.balancer is not None:
                 self.balancer.observe(self.schedule, stage.iteration,
                                       self.parse_losses(losses)[0],
                                       {name: distilled[f'loss_{name}'] for name in
