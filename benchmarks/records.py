@@ -69,19 +69,26 @@ def weights_record_path(run_dir: str, records_dir: str = RECORDS_DIR) -> str:
     return record_path(run_dir, records_dir)[:-len('.json')] + '.pth'
 
 
-def _with_float_dtype(src: str, dst: str, dtype: torch.dtype) -> str:
-    """Copy lean checkpoint ``src`` to ``dst`` with its floating-point tensors in ``dtype``."""
+def _with_float_dtype(src: str, dst: str, dtype: torch.dtype,
+                      round_trip: bool = False) -> str:
+    """Copy lean checkpoint ``src`` to ``dst`` with its floating-point tensors in ``dtype``
+    (``round_trip``: rounded to ``dtype``'s precision, kept in their own)."""
     state_dict, meta = load_weights(src)
-    return save_lean_checkpoint(
-        {k: v.to(dtype) if v.is_floating_point() else v for k, v in state_dict.items()},
-        meta, dst)
+    largest = torch.finfo(dtype).max
+    too_large = [k for k, v in state_dict.items()
+                 if v.is_floating_point() and v.numel() and v.abs().max() > largest]
+    if too_large:
+        raise ValueError(f'{src}: {", ".join(too_large)} exceed {dtype}\'s range ({largest}): '
+                         'these weights cannot be recorded in it')
+    converted = {k: (v.to(dtype).to(v.dtype) if round_trip else v.to(dtype))
+                 if v.is_floating_point() else v for k, v in state_dict.items()}
+    return save_lean_checkpoint(converted, meta, dst)
 
 
 def round_to_half(lean: str) -> str:
     """Round the weights of lean checkpoint ``lean`` to float16 precision, in place (kept in
     float32): what a weights record restores."""
-    _with_float_dtype(lean, lean, torch.float16)
-    return _with_float_dtype(lean, lean, torch.float32)
+    return _with_float_dtype(lean, lean, torch.float16, round_trip=True)
 
 
 def save_weights_record(lean: str, run_dir: str, records_dir: str = RECORDS_DIR) -> str:
@@ -91,11 +98,13 @@ def save_weights_record(lean: str, run_dir: str, records_dir: str = RECORDS_DIR)
 
 
 def restore_weights_record(run_dir: str, dst: str, records_dir: str = RECORDS_DIR) -> bool:
-    """If the run in ``run_dir`` has recorded weights, write them to ``dst`` in float32 (the
-    dtype its model trains in) and return True."""
+    """If the run in ``run_dir`` has both its record and recorded weights, restore the record
+    (:func:`restore_record`), write the weights to ``dst`` in float32 (the dtype its model
+    trains in) and return True."""
     path = weights_record_path(run_dir, records_dir)
-    if not osp.isfile(path):
+    if not (osp.isfile(path) and osp.isfile(record_path(run_dir, records_dir))):
         return False
+    restore_record(run_dir, records_dir)
     _with_float_dtype(path, dst, torch.float32)
     return True
 

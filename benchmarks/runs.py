@@ -117,14 +117,16 @@ def _report(line: str, name: str, every: int, start: float) -> None:
 
 
 def evaluate_on_test(work_dir: str, config: str, cfg_options: Sequence[str] = (),
-                     env: Optional[dict] = None) -> Dict[str, float]:
-    """The ``coco/...`` metrics of the final checkpoint in ``work_dir`` on the config's test
-    split, by tools/test.py; computed once, then read from ``work_dir/test_metrics.json``."""
+                     env: Optional[dict] = None,
+                     checkpoint: Optional[str] = None) -> Dict[str, float]:
+    """The ``coco/...`` metrics of ``checkpoint`` (default: the final checkpoint in
+    ``work_dir``) on the config's test split, by tools/test.py; computed once, then read from
+    ``work_dir/test_metrics.json``."""
     cached = osp.join(work_dir, TEST_METRICS)
     if osp.isfile(cached):
         with open(cached) as f:
             return json.load(f)
-    checkpoint = final_checkpoint(work_dir, config_max_iters(config, cfg_options))
+    checkpoint = checkpoint or final_checkpoint(work_dir, config_max_iters(config, cfg_options))
     test_dir = osp.join(work_dir, 'test')
     command = [sys.executable, TEST_TOOL, config, checkpoint, '--work-dir', test_dir]
     if cfg_options:

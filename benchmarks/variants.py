@@ -31,6 +31,7 @@ from .records import (
     restore_record,
     restore_weights_record,
     round_to_half,
+    save_record,
     save_weights_record,
 )
 from .runs import REPO_ROOT, evaluate_on_test, read_config, train
@@ -250,27 +251,32 @@ def teacher_checkpoint(work_root: str) -> str:
 
 
 def ensure_teacher(work_root: str, records_dir: Optional[str] = None) -> str:
-    """Train the synthetic teacher once and return a lean copy of its final weights
-    (:func:`teacher_checkpoint`), rounded to float16 precision; with ``records_dir``, take its
-    recorded weights instead if there are some, and record them once trained
-    (:mod:`benchmarks.records`). It trains on every core whatever the students do beside it,
-    so that one teacher serves benchmarks run with any number of jobs. Safe to call from
-    several threads: one trains, the others wait."""
+    """Train the synthetic teacher once, keep a lean copy of its final weights rounded to
+    float16 precision (:func:`teacher_checkpoint`), evaluate that copy on the test split and
+    return its path. With ``records_dir``, take the teacher from its record (weights and
+    results) if there is one, and record it once trained (:mod:`benchmarks.records`). It
+    trains on every core whatever the students do beside it, so that one teacher serves
+    benchmarks run with any number of jobs. Safe to call from several threads: one trains,
+    the others wait."""
     identity, run_dir = _teacher_run(work_root)
     lean = osp.join(run_dir, 'teacher.pth')
     with _TEACHER_LOCK:
         if osp.isfile(lean):
             return lean
         if records_dir and restore_weights_record(run_dir, lean, records_dir):
-            print(f'  teacher: weights from its record in {records_dir}')
+            print(f'  teacher: from its record in {records_dir}')
             return lean
         _record(run_dir, identity, TEACHER_CFG, [], variant='teacher')
         final = train(TEACHER_CFG, run_dir, 'teacher', env=_thread_env(None),
                       checkpoint_interval=RESUME_INTERVAL)
         round_to_half(save_weights(final, lean + '.partial'))
-        if records_dir:
-            save_weights_record(lean + '.partial', run_dir, records_dir)
         os.replace(lean + '.partial', lean)
+        # The weights the students learn from, recorded with their results at once: a
+        # session may stop before the students are done.
+        evaluate_on_test(run_dir, TEACHER_CFG, checkpoint=lean)
+        if records_dir:
+            save_weights_record(lean, run_dir, records_dir)
+            save_record(run_dir, records_dir)
     return lean
 
 

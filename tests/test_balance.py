@@ -1,4 +1,6 @@
 """The balancing rule: KTAN loss weights set relative to the detection loss's gradient."""
+from types import SimpleNamespace
+
 import pytest
 import torch
 from mmdet.registry import OPTIM_WRAPPERS
@@ -128,35 +130,35 @@ def test_resume_continues_the_window_exactly(ktan_cfg_balanced):
 
 @OPTIM_WRAPPERS.register_module(force=True)
 class LossScalingCPUAutocastOptimWrapper(CPUAutocastOptimWrapper):
-    """CPU float16 autocast with a fixed loss scale, unscaled before the update, as
-    AmpOptimWrapper's GradScaler does."""
+    """CPU float16 autocast with a fixed loss scale, which it reports and applies as
+    AmpOptimWrapper does with its GradScaler (unscaled before the update)."""
 
     def __init__(self, *args, loss_scale: float = 1.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.loss_scale = loss_scale
+        self.loss_scaler = SimpleNamespace(get_scale=lambda: loss_scale)
 
     def backward(self, loss, **kwargs):
-        super().backward(loss * self.loss_scale, **kwargs)
+        super().backward(loss * self.loss_scaler.get_scale(), **kwargs)
 
     def step(self, **kwargs):
         for group in self.optimizer.param_groups:
             for param in group['params']:
                 if param.grad is not None:
-                    param.grad.div_(self.loss_scale)
+                    param.grad.div_(self.loss_scaler.get_scale())
         super().step(**kwargs)
 
 
 @pytest.mark.usefixtures('cpu_nms_takes_half')
-def test_the_factors_do_not_depend_on_amps_loss_scale(ktan_cfg_balanced):
-    factors, batch = [], tiny_batch(ktan_cfg_balanced)
-    for loss_scale in (1.0, 1024.0):
-        ktan_cfg_balanced.optim_wrapper.student.update(
-            type='LossScalingCPUAutocastOptimWrapper', loss_scale=loss_scale)
+def test_under_float16_and_a_loss_scale_the_factors_are_float32s(ktan_cfg_balanced):
+    factors, batch = {}, tiny_batch(ktan_cfg_balanced)
+    for name, wrapper in (('float32', dict(type='OptimWrapper')), ('float16', dict(
+            type='LossScalingCPUAutocastOptimWrapper', loss_scale=1024.0))):
+        ktan_cfg_balanced.optim_wrapper.student.update(wrapper)
         model, optim = _build(ktan_cfg_balanced)
         model.train()
         torch.manual_seed(1)
         _at_iter(0)
         model.train_step(batch, optim)
-        factors.append(dict(model.schedule._balance))
-    assert factors[0] == factors[1] and factors[0]['imitation'] != 1.0
-
+        factors[name] = dict(model.schedule._balance)
+    assert factors['float32']['imitation'] != 1.0
+    assert factors['float16'] == pytest.approx(factors['float32'], rel=0.05)

@@ -2,6 +2,7 @@
 import glob
 import json
 import math
+import os
 import os.path as osp
 import shutil
 import subprocess
@@ -92,7 +93,7 @@ def test_regime_mode_runs_plain_at_every_seed_and_longer_at_the_first(tmp_path, 
     monkeypatch.setattr(tool, 'test_metrics', lambda run_dir: _metrics(test_mAP[run_dir]))
     monkeypatch.setattr(tool, 'teacher_checkpoint', lambda work: str(teacher_dir / 'teacher.pth'))
     monkeypatch.setattr(tool, 'ensure_teacher', lambda work, records: None)
-    monkeypatch.setattr(tool, 'evaluate_on_test', lambda *a: _metrics(0.40))
+    monkeypatch.setattr(tool, 'evaluate_on_test', lambda *a, **k: _metrics(0.40))
     tool.main(['--regime', '--records-dir', '', '--out-dir', str(tmp_path / 'out'),
                '--work-dir', str(tmp_path)])
     assert trained == [('plain', 0), ('plain-1.5x', 0), ('plain', 1), ('plain', 2)]
@@ -386,8 +387,16 @@ def test_the_teacher_trains_once_and_a_later_session_restores_the_same_weights(
         torch.save(dict(state_dict=weights, meta=dict(iter=9000)), final)
         return final
 
+    def evaluate_on_test(run_dir, config, checkpoint):
+        evaluated.append(checkpoint)
+        with open(osp.join(run_dir, runs.TEST_METRICS), 'w') as f:
+            json.dump({'coco/bbox_mAP': 0.5}, f)
+
+    evaluated = []
     monkeypatch.setattr(variants, 'train', train)
+    monkeypatch.setattr(variants, 'evaluate_on_test', evaluate_on_test)
     lean = variants.ensure_teacher(str(tmp_path / 'session1'), records_dir)
+    assert evaluated == [lean]  # the rounded weights the students learn from
     here, _ = load_weights(lean)
     # Rounded to float16 precision, kept in float32 (the teacher check compares dtypes too).
     assert here['conv.weight'].dtype == torch.float32
@@ -402,6 +411,17 @@ def test_the_teacher_trains_once_and_a_later_session_restores_the_same_weights(
     assert len(trained) == 1 and meta['iter'] == 9000
     assert all(torch.equal(restored[k], here[k]) and restored[k].dtype == here[k].dtype
                for k in here)
-    # Without records, it trains.
+    session2 = osp.dirname(variants.teacher_checkpoint(str(tmp_path / 'session2')))
+    assert runs.evaluate_on_test(session2, TEACHER_CFG) == {'coco/bbox_mAP': 0.5}  # recorded
+    # Without records, or with weights but not their results, it trains.
     variants.ensure_teacher(str(tmp_path / 'session3'))
-    assert len(trained) == 2
+    os.remove(recorded[0][:-len('.pth')] + '.json')
+    variants.ensure_teacher(str(tmp_path / 'session4'), records_dir)
+    assert len(trained) == 3
+
+
+def test_weights_float16_cannot_hold_are_refused_by_name(tmp_path):
+    lean = str(tmp_path / 'lean.pth')
+    torch.save(dict(state_dict={'bn.running_var': torch.tensor([1.0, 7e4])}, meta={}), lean)
+    with pytest.raises(ValueError, match="bn.running_var exceed torch.float16's range"):
+        records.save_weights_record(lean, str(tmp_path / 'teacher_k'), str(tmp_path / 'rec'))

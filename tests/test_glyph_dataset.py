@@ -9,7 +9,7 @@ from mmengine.registry import init_default_scope
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from ktan_det.datasets import SyntheticGlyphsDataset, generate_glyph_dataset
+from ktan_det.datasets import SyntheticGlyphsDataset, generate_dataset, generate_glyph_dataset
 from ktan_det.datasets.glyphs import CLASSES, MIN_VISIBLE_FRACTION, render_glyph_image
 
 
@@ -81,3 +81,12 @@ def test_the_dataset_generates_on_first_use_with_its_ten_classes(tmp_path):
     assert isinstance(dataset, SyntheticGlyphsDataset) and len(dataset) == 3
     assert dataset.metainfo['classes'] == CLASSES
     assert json.loads(open(root + 'synthetic.json').read())['generator'] == 'glyphs'
+
+
+def test_a_data_set_of_the_other_generator_is_refused(tmp_path):
+    init_default_scope('mmdet')
+    root = generate_dataset(str(tmp_path / 'shapes'), num_train=2, num_val=1) + '/'
+    with pytest.raises(ValueError, match='holds the shapes data set, not the glyphs'):
+        DATASETS.build(dict(type='SyntheticGlyphsDataset', data_root=root,
+                            ann_file='annotations/train.json', data_prefix=dict(img=''),
+                            pipeline=[], generate=dict(num_train=2, num_val=1)))

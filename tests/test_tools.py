@@ -102,7 +102,8 @@ def test_demo_trains_the_students_side_by_side_and_reports_the_test_split(tmp_pa
     monkeypatch.setattr(demo, 'ensure_teacher', lambda root, records: teacher_records.append(
         records) or str(teacher))
     monkeypatch.setattr(demo, 'run_variant', run_variant)
-    monkeypatch.setattr(demo, 'evaluate_on_test', lambda run_dir, config: metrics(0.4))
+    monkeypatch.setattr(demo, 'evaluate_on_test',
+                        lambda run_dir, config, checkpoint: metrics(0.4))
     monkeypatch.setattr(demo, 'test_metrics',
                         lambda run_dir: metrics(0.3 if run_dir.endswith('ktan') else 0.2))
     monkeypatch.setattr(demo, '_pictures', lambda *args: ['curves.png', 'maps.png'])
@@ -143,3 +144,6 @@ def test_make_synthetic_dataset_takes_a_configs_parameters_and_flags_override_th
     glyphs = osp.join(REPO, 'configs', 'glyphs', '_base_', 'glyph_detection.py')
     generator, params = tool.dataset_params(tool.parse_args(['--out', 'x', '--config', glyphs]))
     assert generator is generate_glyph_dataset and params == Config.fromfile(glyphs).glyphs
+    coco = osp.join(REPO, 'configs', 'ktan_faster_rcnn_r101_to_r18.py')
+    with pytest.raises(SystemExit, match='not one ktan-det generates'):
+        tool.dataset_params(tool.parse_args(['--out', 'x', '--config', coco]))

@@ -27,7 +27,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from benchmarks.records import (  # noqa: E402
     RECORDS_DIR,
     record_path,
-    restore_record,
     run_val_metrics,
     save_record,
 )
@@ -111,8 +110,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
     data = Config.fromfile(STUDENT_CFG)
     ensure_synthetic_dataset(osp.join(REPO_ROOT, data.data_root), **data.synthetic)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
-    # Trained when the first run that needs it starts (beside runs that do not), or not at all
-    # when every run that needs it is recorded.
+    # Trained when the first run that needs it starts (beside runs that do not), or at the end
+    # for its test metrics when every run that needs it is recorded.
     teacher_ckpt = teacher_checkpoint(args.work_dir)
     teacher_dir = osp.dirname(teacher_ckpt)
 
@@ -158,10 +157,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     seeds_of = {}
     for variant, seed in jobs:
         seeds_of.setdefault(variant, []).append(seed)
-    if not (args.records_dir and restore_record(teacher_dir, args.records_dir)):
-        train_teacher()
-    teacher = evaluate_on_test(teacher_dir, TEACHER_CFG)
-    _save_records([teacher_dir], args.records_dir)
+    teacher = evaluate_on_test(teacher_dir, TEACHER_CFG, checkpoint=train_teacher())
     results = {v: [test_metrics(runs[(v, s, None)]) for s in vs] for v, vs in seeds_of.items()}
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)

@@ -43,7 +43,11 @@ def dataset_params(args: argparse.Namespace) -> Tuple[Callable[..., str], dict]:
     generator, params = generate_dataset, dict(DEFAULTS)
     if args.config:
         dataset = Config.fromfile(args.config).train_dataloader.dataset
-        generator = DATASETS.get(dataset.type).generator
+        generator = getattr(DATASETS.get(dataset.type), 'generator', None)
+        if generator is None or not dataset.get('generate'):
+            raise SystemExit(f'{args.config}: its training set ({dataset.type}) is not one '
+                             'ktan-det generates; give a synthetic config (its train_dataloader'
+                             '.dataset has `generate`)')
         params = dict(dataset.generate)
     params.update({key: getattr(args, key) for key in DEFAULTS
                    if getattr(args, key) is not None})

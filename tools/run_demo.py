@@ -21,7 +21,7 @@ from mmengine.config import Config
 
 # benchmarks/ is not installed: import it from this checkout.
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from benchmarks.records import RECORDS_DIR, restore_record  # noqa: E402
+from benchmarks.records import RECORDS_DIR  # noqa: E402
 from benchmarks.report import mAP_table  # noqa: E402
 from benchmarks.runs import (  # noqa: E402
     REPO_ROOT,
@@ -94,9 +94,8 @@ def main(argv: Optional[List[str]] = None) -> str:
         plain_dir, ktan_dir = plain.result(), ktan.result()
 
     print('[4/6] evaluating on the test split')
-    if records and not osp.isfile(final_checkpoint(teacher_dir, config_max_iters(TEACHER_CFG))):
-        restore_record(teacher_dir, records)  # the recorded teacher's test metrics
-    metrics = {'teacher R-50': evaluate_on_test(teacher_dir, TEACHER_CFG),
+    metrics = {'teacher R-50': evaluate_on_test(teacher_dir, TEACHER_CFG,
+                                                checkpoint=teacher_ckpt),
                'plain student R-18': test_metrics(plain_dir),
                'KTAN student R-18': test_metrics(ktan_dir)}
     print('[5/6] pictures')

@@ -22,7 +22,7 @@ model = dict(
     loss_soft=dict(type='SoftLabelLoss', temperature=2.0, loss_weight=1.0),
     # The teacher's maps of every training image and flip kept (2,000 inputs, about 1.6 GB):
     # from the second epoch on, its backbone and neck need not run again (same targets).
-    train_cfg=dict(tgn_iters=0, adv_start_iter=50, disc_steps=1, soft_rois_per_img=32,
+    train_cfg=dict(tgn_iters=0, adv_start_iter=50, disc_steps=1, soft_rois_per_img=16,
                    cache_teacher_maps=2000))
 
 optim_wrapper = dict(

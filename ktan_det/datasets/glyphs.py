@@ -2,9 +2,9 @@
 
 It differs from the shapes data set (:mod:`.synthetic`) in what the objects are (ten digit
 classes drawn as text strokes in six fonts, upright or italic, rather than eight filled shapes),
-in image size (80 pixels by default, against the shapes' 96) and in what confuses a detector
-(distractor letters drawn like the digits, on ruled paper with ink blots, rather than blobs and
-arcs on smooth textures).
+in image size (80 pixels by default, against the synthetic benchmark's 96) and in what
+confuses a detector (distractor letters drawn like the digits, on ruled paper with ink blots,
+rather than blobs and arcs on smooth textures).
 Its pairs that differ in a few strokes (``three``/``eight``, ``one``/``seven``,
 ``six``/``eight``) at small sizes are where a teacher's capacity should tell.
 
@@ -21,6 +21,8 @@ from mmdet.registry import DATASETS
 from .coco_files import SPLITS, visible_boxes, write_generated_dataset
 from .synthetic_coco import SyntheticCocoDataset
 
+# What synthetic.json names this generator.
+GENERATOR_NAME = 'glyphs'
 CLASSES = ('zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine')
 # Letters unlike any digit (no O, I, L, S, B, Z, G, Q, D): distractors, never annotated.
 DISTRACTORS = 'ACEFHKMNPRTUVWXY'
@@ -143,14 +145,17 @@ def generate_glyph_dataset(out_dir: str, num_train: int = 1000, num_val: int = 2
     :func:`~ktan_det.datasets.synthetic.generate_dataset` lays out the shapes (its parameters,
     with ``generator='glyphs'``, in ``synthetic.json``); the same seed gives byte-identical
     files."""
-    params = dict(generator='glyphs', num_train=num_train, num_val=num_val, num_test=num_test,
-                  seed=seed, image_size=image_size)
+    params = dict(generator=GENERATOR_NAME, num_train=num_train, num_val=num_val,
+                  num_test=num_test, seed=seed, image_size=image_size)
     resolved = resolve_glyph_scene(scene)
     if scene is not None:
         params['scene'] = scene
     for key, least in (('num_train', 1), ('num_val', 1), ('num_test', 0), ('image_size', 48)):
         if params[key] < least:
             raise ValueError(f'glyph data set: {key}={params[key]} is too small')
+    if resolved['heights'][1] > image_size:
+        raise ValueError(f'glyph data set: heights={list(resolved["heights"])} must fit the '
+                         f'{image_size}-pixel image')
     return write_generated_dataset(
         out_dir, params, CLASSES,
         lambda split, index: render_glyph_image(seed, split, index, image_size, resolved)[:2])
@@ -166,3 +171,4 @@ class SyntheticGlyphsDataset(SyntheticCocoDataset):
         palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180),
                  (70, 240, 240), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40)])
     generator = staticmethod(generate_glyph_dataset)
+    generator_name = GENERATOR_NAME

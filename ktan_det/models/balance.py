@@ -37,10 +37,9 @@ class LossBalancer(nn.Module):
     ``dict(epoch=E)`` or ``dict(fraction=F)``), every step measures both gradient norms, the
     term's at its config weight (the schedule's ramp and balance divided out), averages them
     over the ranks and adds them up; after the step the factor is ``targets[name] * sum of
-    detection norms / sum of term norms``. After the window it stays fixed. The measurement
-    runs on the losses themselves, before the optimizer wrapper scales anything, so AMP's loss
-    scale never enters it. The sums are a buffer: checkpoints keep them and ``--resume``
-    continues a window where it stopped.
+    detection norms / sum of term norms``. After the window it stays fixed. AMP's loss scale
+    cancels out of the ratio (:meth:`observe`). The sums are a buffer: checkpoints keep them
+    and ``--resume`` continues a window where it stopped.
 
     Args:
         targets: Per KTAN loss, the gradient norm it should have relative to the detection
@@ -69,7 +68,7 @@ class LossBalancer(nn.Module):
 
     def observe(self, schedule: KTANSchedule, iteration: int, detection: Tensor,
                 terms: Mapping[str, Tensor], scales: Mapping[str, float],
-                feats: Sequence[Tensor]) -> Optional[Dict[str, float]]:
+                feats: Sequence[Tensor], loss_scale: float = 1.0) -> Optional[Dict[str, float]]:
         """Measure this step's gradient norms for the losses in their window and update their
         balance factors; return the new factors, or ``None`` outside every window.
 
@@ -81,21 +80,30 @@ class LossBalancer(nn.Module):
                 ``train_step`` adds them (scaled).
             scales: This step's scale of each loss (:attr:`Stage.scales`).
             feats: The student's neck outputs.
+            loss_scale: AMP's loss scale (the optimizer wrapper's), by which the losses are
+                multiplied before their gradients are taken and the norms divided after, as
+                the step's own backward pass is scaled: under float16 the gradients of the
+                neck maps would otherwise underflow.
         """
         names = [name for name in self.measuring(schedule, iteration, scales) if name in terms]
         if not names:
             return None
-        norms = torch.stack([gradient_norm(detection, feats), *(
-            gradient_norm(terms[name], feats) / scales[name] for name in names)])
-        all_reduce(norms, 'mean')  # every rank then sets the same factors
-        if not torch.isfinite(norms).all():  # a non-finite step (skipped) measures nothing
+        total = detection + sum(terms.values())
+        norms = torch.stack([
+            gradient_norm(loss_scale * detection, feats),
+            *(gradient_norm(loss_scale * terms[name], feats) / scales[name] for name in names),
+            total.detach().float()]) / loss_scale
+        # Every rank then sets the same factors, and a step whose loss is not finite on some
+        # rank (skipped by all) measures nothing.
+        all_reduce(norms, 'mean')
+        if not torch.isfinite(norms).all():
             return None
         factors = {}
-        for name, norm in zip(names, norms[1:].double()):
+        for name, norm in zip(names, norms[1:-1].double()):
             sums = self.norm_sums[KTAN_LOSS_NAMES.index(name)]
             sums[DETECTION] += norms[0].double()
             sums[TERM] += norm
-            factors[name] = float(self.targets[name] * sums[DETECTION]
-                                  / sums[TERM].clamp_min(1e-12))
-            schedule.set_balance(name, factors[name])
+            if sums[TERM] > 0:  # a term with no gradient yet keeps its factor
+                factors[name] = float(self.targets[name] * sums[DETECTION] / sums[TERM])
+                schedule.set_balance(name, factors[name])
         return factors

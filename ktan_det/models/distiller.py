@@ -472,10 +472,12 @@ class KTANDistiller(BaseModel):
             with wrapper.optim_context(self.student):
                 distilled = self.ktan_losses(stage, inputs, data_samples, targets, record)
             if self.balancer is not None:
+                scaler = getattr(wrapper, 'loss_scaler', None)  # AmpOptimWrapper's
                 self.balancer.observe(self.schedule, stage.iteration,
                                       self.parse_losses(losses)[0],
                                       {name: distilled[f'loss_{name}'] for name in
-                                       stage.distilling}, stage.scales, record.neck_feats)
+                                       stage.distilling}, stage.scales, record.neck_feats,
+                                      float(scaler.get_scale()) if scaler else 1.0)
             losses.update(distilled)
         total, logs = self.parse_losses(losses)
         bad = [k for k, v in logs.items() if not torch.isfinite(torch.as_tensor(v))]

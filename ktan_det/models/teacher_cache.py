@@ -36,18 +36,23 @@ class TeacherMapCache:
         return len(self._maps)
 
     @staticmethod
-    def key(image: Tensor) -> bytes:
-        """The key of one preprocessed image: a digest of its shape, dtype and values."""
-        data = image.detach().contiguous().cpu()
-        digest = hashlib.blake2b(str((tuple(data.shape), data.dtype)).encode(), digest_size=16)
-        digest.update(data.view(torch.uint8).numpy().tobytes())
-        return digest.digest()
+    def keys(inputs: Tensor) -> List[bytes]:
+        """The key of each preprocessed image of a batch: a digest of its shape, dtype and
+        values (the batch copied to the CPU once)."""
+        batch = inputs.detach().contiguous().cpu()
+        about = str((tuple(batch.shape[1:]), batch.dtype)).encode()
+        keys = []
+        for image in batch:
+            digest = hashlib.blake2b(about, digest_size=16)
+            digest.update(image.view(torch.uint8).numpy().tobytes())
+            keys.append(digest.digest())
+        return keys
 
     def __call__(self, extract: Callable[[Tensor], Sequence[Tensor]],
                  inputs: Tensor) -> List[Tensor]:
         """The maps ``extract(inputs)`` would give, per level, computing them only for the
         images of the batch not cached yet (as one smaller batch)."""
-        keys = [self.key(image) for image in inputs]
+        keys = self.keys(inputs)
         missing = [i for i, key in enumerate(keys) if key not in self._maps]
         if missing:
             computed = extract(inputs[missing])
