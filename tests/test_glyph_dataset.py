@@ -7,10 +7,11 @@ import pytest
 from mmdet.registry import DATASETS
 from mmengine.registry import init_default_scope
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from ktan_det.datasets import SyntheticGlyphsDataset, generate_dataset, generate_glyph_dataset
 from ktan_det.datasets.glyphs import CLASSES, MIN_VISIBLE_FRACTION, render_glyph_image
+
+from conftest import ground_truth_map
 
 
 def test_same_seed_same_page_other_seed_or_split_another():
@@ -50,14 +51,7 @@ def test_valid_coco_with_every_class_and_perfect_map_for_the_ground_truth(tmp_pa
     assert {a['category_id'] for a in coco.dataset['annotations']} == set(range(1, 11))
     sides = np.array([max(a['bbox'][2:]) for a in coco.dataset['annotations']])
     assert sides.min() < 16 and sides.max() > 32  # small and medium digits
-    detections = coco.loadRes([dict(image_id=a['image_id'], category_id=a['category_id'],
-                                    bbox=a['bbox'], score=1.0)
-                               for a in coco.dataset['annotations']])
-    evaluator = COCOeval(coco, detections, 'bbox')
-    evaluator.evaluate()
-    evaluator.accumulate()
-    evaluator.summarize()
-    assert evaluator.stats[0] == pytest.approx(1.0)
+    assert ground_truth_map(coco) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize('scene,error,match', [

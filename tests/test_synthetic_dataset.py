@@ -5,7 +5,6 @@ import os.path as osp
 import numpy as np
 import pytest
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
 from ktan_det.datasets import (
     CLASSES,
@@ -20,10 +19,11 @@ from ktan_det.datasets.synthetic import (
     render_image_with_masks,
 )
 
+from conftest import ground_truth_map
+
 # The benchmark's scene (configs/synthetic/_base_/synthetic_detection.py), tuples as there.
 EASY_SCENE = dict(objects=(2, 6), clutter=(2, 6), noise=(2.0, 8.0), object_scale=0.75,
                   sizes=dict(small=0.35, medium=0.55, large=0.1), inside=True)
-
 
 # A train image of the default scene and its annotations, hashed as generated before scenes
 # existed: data sets made then are made again byte for byte.
@@ -123,14 +123,7 @@ def test_split_is_valid_coco_with_every_size_and_class(tmp_path):
     ratios = [a['bbox'][2] / a['bbox'][3] for a in coco.dataset['annotations']]
     assert min(ratios) < 0.6 and max(ratios) > 1.7
     # The ground truth scored as detections must give a perfect mAP: boxes, ids and areas agree.
-    detections = coco.loadRes([dict(image_id=a['image_id'], category_id=a['category_id'],
-                                    bbox=a['bbox'], score=1.0)
-                               for a in coco.dataset['annotations']])
-    evaluator = COCOeval(coco, detections, 'bbox')
-    evaluator.evaluate()
-    evaluator.accumulate()
-    evaluator.summarize()
-    assert evaluator.stats[0] == pytest.approx(1.0)
+    assert ground_truth_map(coco) == pytest.approx(1.0)
 
 
 def test_refuses_to_overwrite_and_leaves_no_partial_directory(tmp_path):

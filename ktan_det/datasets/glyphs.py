@@ -12,13 +12,15 @@ As for the shapes, each image is drawn from its own random generator seeded by
 ``(seed, split, index)`` and boxes are computed from the visible pixels of each digit after
 occlusion (exact: masks are drawn without anti-aliasing and rotated by nearest neighbour).
 """
+import json
+import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 from mmdet.registry import DATASETS
 
-from .coco_files import SPLITS, visible_boxes, write_generated_dataset
+from .coco_files import PARAMS_FILE, SPLITS, visible_boxes, write_generated_dataset
 from .synthetic_coco import SyntheticCocoDataset
 
 # What synthetic.json names this generator.
@@ -171,4 +173,14 @@ class SyntheticGlyphsDataset(SyntheticCocoDataset):
         palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48), (145, 30, 180),
                  (70, 240, 240), (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40)])
     generator = staticmethod(generate_glyph_dataset)
-    generator_name = GENERATOR_NAME
+
+    def __init__(self, *args, **kwargs) -> None:
+        params_file = osp.join(kwargs.get('data_root') or '', PARAMS_FILE)
+        if osp.isfile(params_file):
+            with open(params_file) as f:
+                found = json.load(f).get('generator', 'shapes')
+            if found != GENERATOR_NAME:
+                raise ValueError(f'{osp.dirname(osp.abspath(params_file))} holds the {found} '
+                                 f'data set, not the {GENERATOR_NAME}: point data_root at '
+                                 'another directory')
+        super().__init__(*args, **kwargs)

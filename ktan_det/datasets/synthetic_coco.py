@@ -16,20 +16,17 @@ REQUIRED_SPLITS = ('train', 'val')
 
 
 def ensure_synthetic_dataset(data_root: str, generator: Callable[..., str] = generate_dataset,
-                             generator_name: str = 'shapes', **params) -> None:
+                             **params) -> None:
     """Generate a synthetic data set under ``data_root`` unless it is already there.
 
     Safe to call from several processes at once (data loader workers, distributed ranks): one
     generates while the others wait on a lock file beside ``data_root``. A complete data set that
-    was generated with other parameters is used as it is, with a note in the log; one made by
-    another generator (other classes) is an error.
+    was generated with other parameters is used as it is, with a note in the log.
 
     Args:
         data_root: Directory of the data set.
         generator: What generates it: :func:`~ktan_det.datasets.synthetic.generate_dataset`
             (the shapes) or :func:`~ktan_det.datasets.glyphs.generate_glyph_dataset`.
-        generator_name: Its name, as the data sets it writes record it (``synthetic.json``'s
-            ``generator``; none for the shapes).
         **params: Arguments of ``generator`` other than ``out_dir``.
     """
     root = osp.abspath(data_root)
@@ -41,10 +38,6 @@ def ensure_synthetic_dataset(data_root: str, generator: Callable[..., str] = gen
         if osp.isfile(params_file):
             with open(params_file) as f:
                 found = json.load(f)
-            if found.get('generator', 'shapes') != generator_name:
-                raise ValueError(
-                    f'{root} holds the {found.get("generator", "shapes")} data set, not the '
-                    f'{generator_name}: point data_root at another directory')
             wanted = {k: found.get(k) for k in params}
             if wanted != params:
                 print_log(f'synthetic data set at {root} was generated with {found}; '
@@ -72,14 +65,13 @@ class SyntheticCocoDataset(CocoDataset):
         classes=CLASSES,
         palette=[(220, 20, 60), (0, 130, 200), (60, 180, 75), (245, 130, 48),
                  (145, 30, 180), (70, 240, 240), (240, 50, 230), (128, 128, 0)])
-    # What `generate` calls, and its name (a subclass for another generator replaces both).
+    # What `generate` calls (a subclass for another generator replaces both).
     generator = staticmethod(generate_dataset)
-    generator_name = 'shapes'
 
     def __init__(self, *args, generate: Optional[dict] = None, **kwargs) -> None:
         if generate is not None:
             data_root = kwargs.get('data_root')
             if not data_root:
                 raise ValueError(f'{type(self).__name__}: `generate` needs a `data_root`')
-            ensure_synthetic_dataset(data_root, self.generator, self.generator_name, **generate)
+            ensure_synthetic_dataset(data_root, self.generator, **generate)
         super().__init__(*args, **kwargs)
