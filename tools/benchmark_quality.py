@@ -162,9 +162,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
     checks = None
-    if args.regime:
-        checks = regime_checks(results, teacher, longer, LONGER_SCHEDULES[longer])
-        table += '\n\n' + regime_table(checks)
+    if args.regime:  # a choice (the schedule): made on the val split
+        val = {v: [run_val_metrics(runs[(v, s, None)]) for s in vs] for v, vs in seeds_of.items()}
+        checks = regime_checks(val, run_val_metrics(teacher_dir), longer,
+                               LONGER_SCHEDULES[longer])
+        table += '\n\nThe regime, on the val split:\n\n' + regime_table(checks)
     print(table)
     name = args.report or ('regime' if args.regime else
                            'quality_quick' if args.quick else 'quality')
