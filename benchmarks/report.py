@@ -125,3 +125,38 @@ def regime_table(checks: Dict[str, dict]) -> str:
         lines.append(f'| {name} | {check["value"]:.2f} | {check["bound"]} | '
                      f'{"yes" if check["holds"] else "no"} |')
     return '\n'.join(lines)
+
+
+def quick_prediction(results: Dict[str, list], seeds: list, teacher: Dict[str, float],
+                     quick_variants: Tuple[str, ...], quick_seeds: Tuple[int, ...]
+                     ) -> Optional[Dict[str, dict]]:
+    """How well the quick mode (``quick_variants`` at ``quick_seeds``) predicts a full table
+    run at ``seeds`` (which must include the quick seeds; the quick runs are the full table's
+    runs at those seeds): per quick variant, its difference to plain and gap closed from the
+    quick seeds and from all, and whether the verdict (difference beyond the seed spread)
+    agrees. ``None`` when the table lacks a quick variant or seed.
+
+    Args:
+        results: ``variant -> [metrics of each seed]``, seeds in the order of ``seeds``.
+    """
+    if not (set(quick_variants) <= set(results) and set(quick_seeds) <= set(seeds)):
+        return None
+    at = [seeds.index(s) for s in quick_seeds]
+    quick = summarize({v: [results[v][i] for i in at] for v in quick_variants}, teacher)
+    full = summarize({v: results[v] for v in quick_variants}, teacher)
+    return {v: dict(quick_diff=quick[v]['diff'], full_diff=full[v]['diff'],
+                    quick_gap_closed=quick[v]['gap_closed'],
+                    full_gap_closed=full[v]['gap_closed'],
+                    verdict_agrees=quick[v]['significant'] == full[v]['significant'])
+            for v in quick_variants if v != 'plain'}
+
+
+def quick_prediction_table(prediction: Dict[str, dict]) -> str:
+    """Markdown: one row per quick variant, quick against full."""
+    lines = ['| variant | diff vs plain, quick | full | gap closed, quick | full | '
+             'same verdict? |', '|---|---|---|---|---|---|']
+    for variant, row in prediction.items():
+        lines.append(f'| {variant} | {row["quick_diff"]:+.3f} | {row["full_diff"]:+.3f} | '
+                     f'{100 * row["quick_gap_closed"]:.0f}% | {100 * row["full_gap_closed"]:.0f}% '
+                     f'| {"yes" if row["verdict_agrees"] else "no"} |')
+    return '\n'.join(lines)

@@ -15,7 +15,15 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 
 from benchmarks import code_version, records, runs, variants
-from benchmarks.report import quality_table, regime_checks, regime_table, summarize, tuning_table
+from benchmarks.report import (
+    quality_table,
+    quick_prediction,
+    quick_prediction_table,
+    regime_checks,
+    regime_table,
+    summarize,
+    tuning_table,
+)
 from benchmarks.runs import read_config
 from benchmarks.speed import build_step, fixed_batch
 from benchmarks.variants import (
@@ -106,6 +114,26 @@ def test_regime_mode_runs_plain_at_every_seed_and_longer_at_the_first(tmp_path, 
     assert [c['holds'] for c in result['regime'].values()] == [True, True, True]
     assert '| gain of the 1.5x schedule (same seed) | 0.04 |' in (
         tmp_path / 'out' / 'regime.md').read_text()
+
+
+def test_quick_mode_prediction_against_the_full_table():
+    results = {'plain': [_metrics(m) for m in (0.30, 0.31, 0.32)],
+               'ktan': [_metrics(m) for m in (0.36, 0.37, 0.33)],
+               'pkd': [_metrics(m) for m in (0.305, 0.31, 0.33)],
+               'cwd': [_metrics(m) for m in (0.30, 0.30, 0.30)]}
+    prediction = quick_prediction(results, [0, 1, 2], _metrics(0.5), ('plain', 'ktan', 'pkd'),
+                                  (0, 1))
+    ktan, pkd = prediction['ktan'], prediction['pkd']
+    assert list(prediction) == ['ktan', 'pkd']
+    assert ktan['quick_diff'] == pytest.approx(0.06) and ktan['full_diff'] == pytest.approx(
+        0.13 / 3)
+    assert ktan['quick_gap_closed'] == pytest.approx(0.06 / 0.195)
+    assert ktan['verdict_agrees'] and pkd['verdict_agrees']  # beyond the spread; within it
+    results['ktan'][2] = _metrics(0.30)  # the full mean drops within the spread
+    assert not quick_prediction(results, [0, 1, 2], _metrics(0.5), ('plain', 'ktan'),
+                                (0, 1))['ktan']['verdict_agrees']
+    assert quick_prediction(results, [1, 2], _metrics(0.5), ('plain', 'ktan'), (0, 1)) is None
+    assert '| ktan | +0.060 | +0.043 | 31% | 23% | yes |' in quick_prediction_table(prediction)
 
 
 def test_tuning_table_marks_the_chosen_scale_per_method():

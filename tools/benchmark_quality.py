@@ -32,6 +32,8 @@ from benchmarks.records import (  # noqa: E402
 )
 from benchmarks.report import (  # noqa: E402
     quality_table,
+    quick_prediction,
+    quick_prediction_table,
     regime_checks,
     regime_table,
     summarize,
@@ -53,6 +55,7 @@ from benchmarks.variants import (  # noqa: E402
 from ktan_det.datasets import ensure_synthetic_dataset  # noqa: E402
 
 QUICK_VARIANTS = ('plain', 'ktan', 'pkd')
+QUICK_SEEDS = (0, 1)
 CHOICES = VARIANTS + tuple(KTAN_EXPERIMENTS) + tuple(LONGER_SCHEDULES)
 TUNED = ('ktan', 'cwd', 'pkd')
 
@@ -106,7 +109,7 @@ def _chart(summary: dict, teacher: dict, path: str) -> None:
 def main(argv: Optional[List[str]] = None) -> dict:
     args = parse_args(argv)
     variants = args.variants or (QUICK_VARIANTS if args.quick else VARIANTS)
-    seeds = args.seeds or ([0, 1] if args.quick else [0, 1, 2])
+    seeds = args.seeds or (list(QUICK_SEEDS) if args.quick else [0, 1, 2])
     data = Config.fromfile(STUDENT_CFG)
     ensure_synthetic_dataset(osp.join(REPO_ROOT, data.data_root), **data.synthetic)
     threads = max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None
@@ -161,7 +164,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
     results = {v: [test_metrics(runs[(v, s, None)]) for s in vs] for v, vs in seeds_of.items()}
     summary = summarize(results, teacher)
     table = quality_table(summary, teacher)
-    checks = None
+    checks = prediction = None
+    if not (args.regime or args.quick):
+        prediction = quick_prediction(results, seeds, teacher, QUICK_VARIANTS, QUICK_SEEDS)
+        if prediction:
+            table += ('\n\nWhat the quick mode (the same runs at seeds '
+                      f'{", ".join(map(str, QUICK_SEEDS))}) predicted:\n\n'
+                      + quick_prediction_table(prediction))
     if args.regime:  # a choice (the schedule): made on the val split
         val = {v: [run_val_metrics(runs[(v, s, None)]) for s in vs] for v, vs in seeds_of.items()}
         checks = regime_checks(val, run_val_metrics(teacher_dir), longer,
@@ -173,13 +182,13 @@ def main(argv: Optional[List[str]] = None) -> dict:
     _write_table(osp.join(args.out_dir, f'{name}.md'), table)
     _chart(summary, teacher, osp.join(args.out_dir, f'{name}.png'))
     _write_json(osp.join(args.out_dir, f'{name}.json'), seeds_of, runs, results, summary,
-                teacher, teacher_dir, threads, checks)
+                teacher, teacher_dir, threads, checks, prediction)
     return summary
 
 
 def _write_json(path: str, seeds_of: Dict[str, List[int]], runs: dict, results: dict,
                 summary: dict, teacher: dict, teacher_dir: str, threads: Optional[int],
-                checks: Optional[dict]) -> None:
+                checks: Optional[dict], prediction: Optional[dict]) -> None:
     """The results for machines: per variant and seed its test metrics and run, the
     teacher's, and how and when they were made."""
     with open(osp.join(teacher_dir, 'run.json')) as f:
@@ -197,6 +206,8 @@ def _write_json(path: str, seeds_of: Dict[str, List[int]], runs: dict, results: 
                           summary=summary[v]) for v, seeds in seeds_of.items()})
     if checks is not None:
         record['regime'] = checks
+    if prediction is not None:
+        record['quick_prediction'] = prediction
     with open(path, 'w') as f:
         json.dump(record, f, indent=2)
 
