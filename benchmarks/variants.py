@@ -89,7 +89,7 @@ KTAN_EXPERIMENTS = {
     'ktan-adv-objects': ['model.loss_adv.fg_weight=4.0'],
     # ... and the raw maps with a spectrally normalised discriminator (a stabiliser).
     'ktan-adv-sn': ['model.discriminator.spectral_norm=True'],
-    # Soft labels where the teacher knows what the student does not: at its own 32 best
+    # Soft labels where the teacher knows what the student does not: at its own 16 best
     # proposals of each image rather than at the student's RoIs, ...
     'ktan-soft-teacher-rois': ['model.train_cfg.soft_rois=teacher'],
     # ... and on the RPN's objectness at every anchor besides the RoIs.
