@@ -109,8 +109,9 @@ def _run_tool(words, places, tiny_data):
     """Run ``tools/<name>.py ARGS`` in-process: for real on the synthetic set with a tiny
     schedule, or as a dry run where it needs COCO or a GPU."""
     name, argv = osp.splitext(osp.basename(words[0]))[0], list(words[1:])
-    # Hours of CPU, or a GPU (the smoke kit's dry run has its own test): the arguments parse.
-    if name.startswith('benchmark_') or name == 'gpu_smoke':
+    # Hours of CPU, or a GPU (the smoke kit's dry run and the demo have their own tests): the
+    # arguments parse.
+    if name.startswith('benchmark_') or name in ('gpu_smoke', 'run_demo'):
         load_tool(name).parse_args(argv)
         return
     synthetic = places['CONFIG'] in argv or any('synthetic' in w for w in argv)
