@@ -24,8 +24,11 @@ def is_ktan_hook(hook_type) -> bool:
 
 
 def _plain_datasets(node) -> None:
-    """Turn ktan_det's synthetic dataset type into MMDetection's CocoDataset, in place."""
+    """Turn ktan_det's synthetic dataset type into MMDetection's CocoDataset, and its RoI
+    extractor into MMDetection's (the same features, no weights of its own), in place."""
     if isinstance(node, dict):
+        if node.get('type') == 'GatherRoIExtractor':
+            node['type'] = 'SingleRoIExtractor'
         if node.get('type') == 'SyntheticCocoDataset':
             node['type'] = 'CocoDataset'
             node.pop('generate', None)
