@@ -88,9 +88,9 @@ def roi_align_by_gather(feat: Tensor, rois: Tensor, output_size: Tuple[int, int]
     count = (grid_h * grid_w)[:, None, None, None, None, None]
     weight = weight * (along_y(valid_y) & along_x(valid_x))[..., None] / count
     table = feat.permute(0, 2, 3, 1).reshape(num * height * width, channels)
-    pooled = F.embedding_bag(index.reshape(-1, index[0, 0, 0].numel()), table.float(),
-                             per_sample_weights=weight.reshape(-1, index[0, 0, 0].numel()),
-                             mode='sum')
+    per_bin = 4 * most * most  # corners of every sampling point of one output element
+    pooled = F.embedding_bag(index.reshape(-1, per_bin), table.float(),
+                             per_sample_weights=weight.reshape(-1, per_bin), mode='sum')
     return pooled.view(-1, bins_h, bins_w, channels).permute(0, 3, 1, 2).to(feat.dtype)
 
 

@@ -58,7 +58,6 @@ class TeacherMapCache:
             computed = extract(inputs[missing])
             for row, i in enumerate(missing):
                 self._maps[keys[i]] = [level[row].clone() for level in computed]
-                self._maps.move_to_end(keys[i])
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
         per_image = [self._maps[key] for key in keys]
